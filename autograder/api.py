@@ -1,0 +1,309 @@
+"""What a hidden test sees: the ``@graded`` decorator, a ``Submission`` proxy, and strict checks.
+
+A hidden test is a plain function in the trusted process::
+
+    @graded("rnn_step_forward", points=2)
+    def test_rnn_step_forward_parity(sub, rng):
+        h, cache = sub.call("rnn_step_forward", x, h0, params)   # h: a real numpy array
+        check_array(h, expected, "h_next")
+
+``sub.call`` sends the arguments to the student's sandboxed process as plain data and returns plain
+data: numpy arrays (never subclasses), ``RemoteTensor`` for tensors (values plus dtype, device and
+a handle), ``Remote`` handles for anything else (a cache, a module), which can be passed back in a
+later call. Expected values are computed here, in the trusted process, and never sent.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ._sandboxed import array_to_bytes, bytes_to_array
+
+
+# ------------------------------------------------------------------------------ registry
+@dataclass
+class GradedTest:
+    name: str
+    function: str
+    points: float
+    fn: Callable
+    module: str = ""
+
+    @property
+    def seed(self) -> int:
+        """The same for every student and every run: regrading gives identical scores."""
+        return int.from_bytes(hashlib.sha256(self.name.encode()).digest()[:4], "little")
+
+
+_REGISTRY: list[GradedTest] = []
+
+
+def graded(function: str, points: float = 1.0):
+    """Register a hidden test about the graded name ``function``, worth ``points``."""
+
+    def deco(fn):
+        _REGISTRY.append(GradedTest(fn.__name__, function, float(points), fn, fn.__module__))
+        return fn
+
+    return deco
+
+
+class Fail(AssertionError):
+    """A check failed; the message is shown to the student."""
+
+
+# ------------------------------------------------------------------------- remote values
+@dataclass(frozen=True)
+class Remote:
+    """An object that lives in the student's process (a cache, a module...)."""
+
+    handle: int
+    type: str
+
+
+@dataclass(frozen=True)
+class RemoteTensor:
+    """A torch.Tensor that lives in the student's process, with a copy of its values."""
+
+    array: np.ndarray
+    dtype: str
+    device: str
+    requires_grad: bool
+    handle: int
+    cls: str = "Tensor"
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+
+@dataclass(frozen=True)
+class TensorIn:
+    """An argument that the student's process receives as a torch.Tensor."""
+
+    array: np.ndarray
+    requires_grad: bool = False
+    device: str = "cpu"
+
+
+def tensor(array, requires_grad=False, device="cpu") -> TensorIn:
+    return TensorIn(np.asarray(array), requires_grad, device)
+
+
+class NotPlain:
+    """A returned array of a subclass of np.ndarray: never accepted as an answer."""
+
+    def __init__(self, cls, array):
+        self.cls, self.array = cls, array
+
+    def __repr__(self):
+        return f"<{self.cls} (a subclass of numpy.ndarray)>"
+
+
+def _encode_args(obj, blobs):
+    if isinstance(obj, np.ndarray):
+        blobs.append(array_to_bytes(obj))
+        return {"t": "arr", "i": len(blobs) - 1}
+    if isinstance(obj, TensorIn):
+        blobs.append(array_to_bytes(obj.array))
+        return {"t": "tensor_in", "i": len(blobs) - 1, "rg": obj.requires_grad, "device": obj.device}
+    if isinstance(obj, (Remote, RemoteTensor)):
+        return {"t": "handle", "h": obj.handle}
+    if isinstance(obj, (tuple, list)):
+        return {"t": type(obj).__name__, "v": [_encode_args(v, blobs) for v in obj]}
+    if isinstance(obj, dict):
+        return {"t": "dict", "k": [str(k) for k in obj], "v": [_encode_args(v, blobs) for v in obj.values()]}
+    if obj is None:
+        return {"t": "none"}
+    if isinstance(obj, (bool, np.bool_)):
+        return {"t": "bool", "v": bool(obj)}
+    if isinstance(obj, (int, np.integer)):
+        return {"t": "int", "v": int(obj)}
+    if isinstance(obj, (float, np.floating)):
+        return {"t": "float", "v": float(obj)}
+    if isinstance(obj, str):
+        return {"t": "str", "v": obj}
+    raise TypeError(f"cannot send {type(obj).__name__} to the student's process")
+
+
+def _decode(tree, blobs):
+    """Build trusted Python values from the student's reply. Strict: unknown tags are refused."""
+    t = tree.get("t") if isinstance(tree, dict) else None
+    if t == "arr":
+        a = bytes_to_array(blobs[tree["i"]])
+        return NotPlain(str(tree["cls"]), a) if "cls" in tree else a
+    if t == "npscalar":
+        return bytes_to_array(blobs[tree["i"]])[()]
+    if t == "tensor":
+        return RemoteTensor(bytes_to_array(blobs[tree["i"]]), str(tree["dtype"]), str(tree["device"]),
+                            bool(tree["rg"]), int(tree["h"]), str(tree.get("cls", "Tensor")))
+    if t in ("tuple", "list"):
+        vals = [_decode(v, blobs) for v in tree["v"]]
+        return tuple(vals) if t == "tuple" else vals
+    if t == "dict":
+        return {str(k): _decode(v, blobs) for k, v in zip(tree["k"], tree["v"])}
+    if t == "obj":
+        return Remote(int(tree["h"]), str(tree["type"]))
+    if t == "none":
+        return None
+    if t == "bool":
+        return bool(tree["v"])
+    if t == "int":
+        return int(tree["v"])
+    if t == "float":
+        return float(tree["v"])
+    if t == "str":
+        return str(tree["v"])
+    raise ValueError("malformed value from the student's process")
+
+
+class Submission:
+    """The student's notebook as a hidden test sees it. Every method is a remote call."""
+
+    def __init__(self, host, call_seconds: float | None = None):
+        self._host = host
+        self._seconds = call_seconds
+
+    def _req(self, msg, args=(), kwargs=None, what="running your code"):
+        blobs: list[bytes] = []
+        msg = dict(msg, args=_encode_args(tuple(args), blobs), kwargs=_encode_args(dict(kwargs or {}), blobs))
+        tree, rblobs = self._host.request(msg, blobs, self._seconds, what)
+        return _decode(tree, rblobs)
+
+    def call(self, name: str, *args, **kwargs):
+        """Call the student's ``name(*args, **kwargs)``."""
+        return self._req({"op": "call", "target": {"name": name}}, args, kwargs, f"running {name}")
+
+    def call_with_args(self, name: str, *args, **kwargs):
+        """As ``call``, but also returns the arguments as they are afterwards: (value, args, kwargs)."""
+        return self._req({"op": "call", "target": {"name": name}, "return_args": True}, args, kwargs,
+                         f"running {name}")
+
+    def new(self, cls: str, *args, **kwargs):
+        return self.call(cls, *args, **kwargs)
+
+    def method(self, obj, method: str, *args, **kwargs):
+        """Call ``obj.method(*args, **kwargs)`` on a remote object."""
+        return self._req({"op": "call", "target": {"h": obj.handle}, "method": method}, args, kwargs,
+                         f"running {obj.type if isinstance(obj, Remote) else 'tensor'}.{method}")
+
+    def invoke(self, obj, *args, **kwargs):
+        """Call a remote object: ``obj(*args, **kwargs)`` (a module's forward, say)."""
+        return self._req({"op": "call", "target": {"h": obj.handle}}, args, kwargs, "running forward")
+
+    def getattr(self, obj, attr: str):
+        return self._req({"op": "getattr", "h": obj.handle, "attr": attr})
+
+    def backward(self, tensors, grads) -> None:
+        """torch.autograd.backward(tensors, grads) in the student's process."""
+        blobs = [array_to_bytes(np.asarray(g)) for g in grads]
+        self._host.request({"op": "backward", "handles": [t.handle for t in tensors],
+                            "grads": list(range(len(blobs)))}, blobs, self._seconds, "running backward")
+
+    def param_grads(self, module) -> dict:
+        """{name: RemoteTensor or None} for the ``.grad`` of each of a remote module's parameters."""
+        tree, blobs = self._host.request({"op": "param_grads", "h": module.handle}, (), self._seconds,
+                                         "reading parameter gradients")
+        return _decode(tree, blobs)
+
+    def define(self, source: str, name: str) -> Remote:
+        """Create a probe function in the student's process from ``source`` (it sees only ``np``)."""
+        tree, blobs = self._host.request({"op": "define", "source": source, "name": name}, (),
+                                         self._seconds, "defining a test function")
+        return _decode(tree, blobs)
+
+    def seed(self, seed: int) -> None:
+        self._host.request({"op": "seed", "seed": int(seed)})
+
+
+# ------------------------------------------------------------------------------- checks
+def check_type(got, kind, what: str):
+    if isinstance(got, NotPlain):
+        raise Fail(f"{what}: expected a plain numpy.ndarray, got {got.cls} (a subclass)")
+    if kind is np.ndarray and not isinstance(got, np.ndarray):
+        raise Fail(f"{what}: expected a numpy.ndarray, got {_describe(got)}")
+    if kind is RemoteTensor and not isinstance(got, RemoteTensor):
+        raise Fail(f"{what}: expected a torch.Tensor, got {_describe(got)}")
+
+
+def _describe(x) -> str:
+    if isinstance(x, Remote):
+        return f"an object of type {x.type}"
+    if isinstance(x, RemoteTensor):
+        return f"a torch.Tensor of shape {tuple(x.shape)}"
+    if isinstance(x, np.ndarray):
+        return f"a numpy array of shape {x.shape}"
+    if isinstance(x, tuple):
+        return f"a tuple of {len(x)} items"
+    return f"{type(x).__name__} {x!r}"[:200]
+
+
+def unpack(got, n: int, what: str):
+    """Check that a function returned a tuple (or list) of ``n`` items."""
+    if not isinstance(got, (tuple, list)) or len(got) != n:
+        raise Fail(f"{what} should return a tuple of {n} items, got {_describe(got)}")
+    return got
+
+
+def rel_error(a, b) -> float:
+    """max |a - b| / max(|a| + |b|, 1e-8), CS231n's relative error, elementwise then max."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b)))) if a.size else 0.0
+
+
+def check_array(got, expected, what: str, rtol: float | None = None, atol: float | None = None,
+                dtype=True):
+    """Type, shape, dtype and values, with a message that says which entry is off and by how much."""
+    expected = np.asarray(expected)
+    if isinstance(got, RemoteTensor):
+        arr = got.array
+    else:
+        check_type(got, np.ndarray, what)
+        arr = got
+    if arr.shape != expected.shape:
+        raise Fail(f"{what}: shape {tuple(arr.shape)}, expected {tuple(expected.shape)}")
+    if dtype and arr.dtype != expected.dtype:
+        raise Fail(f"{what}: dtype {arr.dtype}, expected {expected.dtype} "
+                   "(keep the dtype of the inputs: float32 in, float32 out)")
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_:
+        raise Fail(f"{what}: dtype {arr.dtype} is not numeric")
+    if rtol is None:
+        rtol = 1e-5 if expected.dtype == np.float64 else 1e-3
+    if atol is None:
+        atol = 1e-7 if expected.dtype == np.float64 else 1e-4
+    a64 = arr.astype(np.float64)
+    e64 = expected.astype(np.float64)
+    if not np.all(np.isfinite(a64)) and np.all(np.isfinite(e64)):
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a64))[0])
+        raise Fail(f"{what}: entry {idx} is {a64[idx]}, expected {e64[idx]:.6g}")
+    bad = np.abs(a64 - e64) > atol + rtol * np.abs(e64)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        err = np.abs(a64 - e64)
+        raise Fail(f"{what}: {int(bad.sum())} of {bad.size} entries differ; e.g. entry {idx} is "
+                   f"{a64[idx]:.6g}, expected {e64[idx]:.6g} (max abs error {err.max():.3g})")
+
+
+def check_scalar(got, expected: float, what: str, rtol=1e-6, atol=1e-9):
+    if isinstance(got, (np.ndarray, NotPlain)) and np.shape(getattr(got, "array", got)) == ():
+        got = getattr(got, "array", got)[()]
+    if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, float, np.integer, np.floating)):
+        raise Fail(f"{what}: expected a number, got {_describe(got)}")
+    if not np.isfinite(float(got)) or abs(float(got) - expected) > atol + rtol * abs(expected):
+        raise Fail(f"{what}: got {float(got):.8g}, expected {expected:.8g}")
+
+
+def check_unmodified(before: dict, after, what: str):
+    """``before``: {name: array}; ``after``: the same arguments as returned by call_with_args."""
+    for name, b in before.items():
+        a = after[name]
+        if isinstance(a, dict) and isinstance(b, dict):
+            check_unmodified(b, a, f"{what}: {name}")
+            continue
+        a = a.array if isinstance(a, RemoteTensor) else a
+        if not isinstance(a, np.ndarray) or a.shape != b.shape or not np.array_equal(a, b):
+            raise Fail(f"{what} modified its input `{name}` in place; work on copies instead")

@@ -1,0 +1,61 @@
+"""``python -m autograder grade SUBMITTED_DIR --out RESULTS_DIR [--assignment NAME] [--workers N]``"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .engine import Limits
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("grade", help="grade every submission under SUBMITTED_DIR (nbgrader's submitted/ layout)")
+    g.add_argument("submitted", type=Path, metavar="SUBMITTED_DIR")
+    g.add_argument("--out", type=Path, required=True, metavar="RESULTS_DIR")
+    g.add_argument("--assignment", metavar="NAME", help="grade only this assignment (e.g. ch01_gradients)")
+    g.add_argument("--workers", type=int, default=1, metavar="N", help="sandboxed workers in parallel")
+    g.add_argument("--force", action="store_true", help="regrade submissions that already have results")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="run jobs on a Dask distributed cluster")
+    g.add_argument("--cell-timeout", type=float, default=Limits.cell_seconds, metavar="S")
+    g.add_argument("--call-timeout", type=float, default=Limits.call_seconds, metavar="S")
+    g.add_argument("--notebook-timeout", type=float, default=Limits.notebook_seconds, metavar="S")
+    g.add_argument("--memory-mb", type=int, default=Limits.memory_bytes // 2**20, metavar="MB")
+    g.add_argument("--no-progress", action="store_true")
+    sub.add_parser("list", help="list assignments and their graded tests")
+    a = p.parse_args(argv)
+
+    from . import runner
+
+    if a.cmd == "list":
+        for name in runner.assignments():
+            for nbt in runner.load_assignment(name):
+                pts = sum(t.points for t in nbt.tests)
+                print(f"{name}/{nbt.notebook}.ipynb: {len(nbt.tests)} tests, {pts:g} points")
+                for t in nbt.tests:
+                    print(f"    {t.name:50s} {t.function:28s} {t.points:g}")
+        return 0
+
+    if not a.submitted.is_dir():
+        print(f"autograder: error: SUBMITTED_DIR {a.submitted} is not a directory", file=sys.stderr)
+        return 2
+    if a.workers < 1:
+        print("autograder: error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if a.assignment and a.assignment not in runner.assignments():
+        print(f"autograder: error: no hidden tests for assignment {a.assignment!r} "
+              f"(known: {', '.join(runner.assignments())})", file=sys.stderr)
+        return 2
+    try:
+        a.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"autograder: error: cannot create RESULTS_DIR {a.out}: {e.strerror}", file=sys.stderr)
+        return 2
+    limits = Limits(cell_seconds=a.cell_timeout, call_seconds=a.call_timeout,
+                    notebook_seconds=a.notebook_timeout, memory_bytes=a.memory_mb * 2**20)
+    s = runner.grade_class(a.submitted, a.out, a.assignment, a.workers, a.force, limits,
+                           progress=not a.no_progress, scheduler=a.scheduler)
+    print(f"autograder: {s['submissions']} submissions, {s['graded']} graded, {s['skipped']} already "
+          f"done, {s['seconds']:.1f} s, results in {a.out}/grades.csv", file=sys.stderr)
+    return 0

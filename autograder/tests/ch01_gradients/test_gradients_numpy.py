@@ -1,0 +1,230 @@
+"""Hidden tests for solutions/ch01_gradients/gradients_numpy.ipynb (book: ch01_gradients)."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autograder.api import Fail, check_array, check_scalar, check_unmodified, graded, unpack
+from autograder.refs import shapes, value_and_grads, vjp
+
+# A non-separable probe: a checker that forgets to restore x[i] gets every later entry wrong.
+PROBE = """
+def f(x):
+    A = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)
+    return float(np.sum(A * x) ** 2 + np.sum(np.sin(x)))
+"""
+
+
+def probe_grad(x):
+    A = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)
+    return 2 * np.sum(A * x) * A + np.cos(x)
+
+
+# ------------------------------------------------------------------ numerical_gradient
+@graded("numerical_gradient", points=2)
+def test_numerical_gradient_values(sub, rng):
+    f = sub.define(PROBE, "f")
+    x = rng.standard_normal((3, 4))
+    g = sub.call("numerical_gradient", f, x)
+    check_array(g, probe_grad(x), "numerical_gradient(f, x)", rtol=1e-6, atol=1e-7, dtype=False)
+
+
+@graded("numerical_gradient", points=1)
+def test_numerical_gradient_central_step(sub, rng):
+    # For sum(x**3) the central difference with step h is exactly 3x^2 + h^2; a forward
+    # difference gives 3x^2 + 3xh + h^2, and ignoring h gives 3x^2 + 1e-10.
+    f = sub.define("def f(x):\n    return float(np.sum(x ** 3))", "f")
+    x = rng.standard_normal(5)
+    h = 1e-2
+    g = sub.call("numerical_gradient", f, x, h)
+    check_array(g, 3 * x ** 2 + h ** 2, "numerical_gradient(f, x, h=1e-2) (central differences, honouring h)",
+                rtol=1e-7, atol=1e-9, dtype=False)
+
+
+@graded("numerical_gradient", points=1)
+def test_numerical_gradient_restores_input(sub, rng):
+    f = sub.define(PROBE, "f")
+    x = rng.standard_normal((2, 3))
+    _, args, _ = sub.call_with_args("numerical_gradient", f, x.copy())
+    check_unmodified({"x": x}, {"x": args[1]}, "numerical_gradient")
+
+
+@graded("numerical_gradient", points=1)
+def test_numerical_gradient_shapes(sub, rng):
+    f = sub.define(PROBE, "f")
+    for shape in [(4,), (2, 1, 3)]:
+        x = rng.standard_normal(shape)
+        g = sub.call("numerical_gradient", f, x)
+        check_array(g, probe_grad(x), f"numerical_gradient for x of shape {shape}", rtol=1e-6, atol=1e-7,
+                    dtype=False)
+
+
+# ---------------------------------------------------------------------- relative_error
+@graded("relative_error", points=1)
+def test_relative_error_values(sub, rng):
+    a = rng.standard_normal((3, 4))
+    b = a + 1e-3 * rng.standard_normal((3, 4))
+    expected = float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+    check_scalar(sub.call("relative_error", a, b), expected, "relative_error(a, b)", rtol=1e-9)
+
+
+@graded("relative_error", points=1)
+def test_relative_error_zeros(sub, rng):
+    check_scalar(sub.call("relative_error", np.zeros(3), np.zeros(3)), 0.0, "relative_error of two zero arrays")
+    check_scalar(sub.call("relative_error", np.zeros(2), np.ones(2)), 1.0, "relative_error(zeros, ones)")
+
+
+# -------------------------------------------------------------------------- affine
+def _affine_inputs(rng, dtype=np.float64, N=None):
+    n, D, M = shapes(rng)
+    N = N or n
+    return (rng.standard_normal((N, D)).astype(dtype), rng.standard_normal((M, D)).astype(dtype),
+            rng.standard_normal(M).astype(dtype))
+
+
+@graded("affine_forward", points=2)
+def test_affine_forward_parity(sub, rng):
+    for N in (None, 1):
+        x, W, b = _affine_inputs(rng, N=N)
+        out, _ = unpack(sub.call("affine_forward", x, W, b), 2, "affine_forward")
+        ref = F.linear(torch.tensor(x), torch.tensor(W), torch.tensor(b)).numpy()
+        check_array(out, ref, f"affine_forward out for x {x.shape}, W {W.shape} (W is (M, D): out = x @ W.T + b)")
+
+
+@graded("affine_forward", points=1)
+def test_affine_forward_float32_unmodified(sub, rng):
+    x, W, b = _affine_inputs(rng, np.float32)
+    (out, _), args, _ = sub.call_with_args("affine_forward", x.copy(), W.copy(), b.copy())
+    ref = F.linear(torch.tensor(x), torch.tensor(W), torch.tensor(b)).numpy()
+    check_array(out, ref, "affine_forward out (float32 inputs)")
+    check_unmodified({"x": x, "W": W, "b": b}, dict(zip("xWb", args)), "affine_forward")
+
+
+@graded("affine_backward", points=3)
+def test_affine_backward_parity(sub, rng):
+    for N in (None, 1):
+        x, W, b = _affine_inputs(rng, N=N)
+        dout = rng.standard_normal((x.shape[0], W.shape[0]))
+        _, cache = unpack(sub.call("affine_forward", x, W, b), 2, "affine_forward")
+        dx, dW, db = unpack(sub.call("affine_backward", dout, cache), 3, "affine_backward")
+        _, (rx, rW, rb) = vjp(F.linear, [x, W, b], dout)
+        check_array(dx, rx, "affine_backward dx")
+        check_array(dW, rW, "affine_backward dW (shape (M, D), like W)")
+        check_array(db, rb, "affine_backward db (summed over the batch)")
+
+
+@graded("affine_backward", points=1)
+def test_affine_backward_float32(sub, rng):
+    x, W, b = _affine_inputs(rng, np.float32)
+    dout = rng.standard_normal((x.shape[0], W.shape[0])).astype(np.float32)
+    _, cache = unpack(sub.call("affine_forward", x, W, b), 2, "affine_forward")
+    grads = unpack(sub.call("affine_backward", dout, cache), 3, "affine_backward")
+    _, refs = vjp(F.linear, [x, W, b], dout)
+    for name, g, r in zip(("dx", "dW", "db"), grads, refs):
+        check_array(g, r.astype(np.float32), f"affine_backward {name} (float32 inputs)")
+
+
+# ------------------------------------------------------------------ tanh and sigmoid
+NONLIN = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+def _forward_check(sub, rng, name, dtype):
+    x = (2 * rng.standard_normal((3, 5))).astype(dtype)
+    (out, _), args, _ = sub.call_with_args(f"{name}_forward", x.copy())
+    check_array(out, NONLIN[name](torch.tensor(x)).numpy(), f"{name}_forward out ({np.dtype(dtype).name})")
+    check_unmodified({"x": x}, {"x": args[0]}, f"{name}_forward")
+
+
+def _backward_check(sub, rng, name, dtype):
+    x = (2 * rng.standard_normal((4, 3))).astype(dtype)
+    dout = rng.standard_normal((4, 3)).astype(dtype)
+    _, cache = unpack(sub.call(f"{name}_forward", x), 2, f"{name}_forward")
+    dx = sub.call(f"{name}_backward", dout, cache)
+    _, (ref,) = vjp(NONLIN[name], [x], dout)
+    check_array(dx, ref.astype(dtype), f"{name}_backward dx ({np.dtype(dtype).name}); the local derivative "
+                "is written in terms of the forward's output")
+
+
+@graded("tanh_forward", points=1)
+def test_tanh_forward_parity(sub, rng):
+    _forward_check(sub, rng, "tanh", np.float64)
+
+
+@graded("tanh_forward", points=1)
+def test_tanh_forward_float32(sub, rng):
+    _forward_check(sub, rng, "tanh", np.float32)
+
+
+@graded("tanh_backward", points=2)
+def test_tanh_backward_parity(sub, rng):
+    _backward_check(sub, rng, "tanh", np.float64)
+
+
+@graded("tanh_backward", points=1)
+def test_tanh_backward_float32(sub, rng):
+    _backward_check(sub, rng, "tanh", np.float32)
+
+
+@graded("sigmoid_forward", points=1)
+def test_sigmoid_forward_parity(sub, rng):
+    _forward_check(sub, rng, "sigmoid", np.float64)
+
+
+@graded("sigmoid_forward", points=1)
+def test_sigmoid_forward_float32(sub, rng):
+    _forward_check(sub, rng, "sigmoid", np.float32)
+
+
+@graded("sigmoid_forward", points=1)
+def test_sigmoid_forward_stable(sub, rng):
+    x = np.array([[-800.0, -30.0, 0.0, 30.0, 800.0]])
+    out, _ = unpack(sub.call("sigmoid_forward", x), 2, "sigmoid_forward")
+    check_array(out, torch.sigmoid(torch.tensor(x)).numpy(), "sigmoid_forward for |x| up to 800 "
+                "(compute exp of a non-positive number only)")
+
+
+@graded("sigmoid_backward", points=2)
+def test_sigmoid_backward_parity(sub, rng):
+    _backward_check(sub, rng, "sigmoid", np.float64)
+
+
+@graded("sigmoid_backward", points=1)
+def test_sigmoid_backward_float32(sub, rng):
+    _backward_check(sub, rng, "sigmoid", np.float32)
+
+
+# ---------------------------------------------------------------------- two_layer_net
+def _net(rng, N, D, H, C):
+    params = {"W1": rng.standard_normal((H, D)), "b1": rng.standard_normal(H),
+              "W2": rng.standard_normal((C, H)), "b2": rng.standard_normal(C)}
+    return rng.standard_normal((N, D)), rng.standard_normal((N, C)), params
+
+
+def _net_ref(x, y, params):
+    xt, yt = torch.tensor(x), torch.tensor(y)
+
+    def loss(W1, b1, W2, b2):
+        scores = F.linear(torch.tanh(F.linear(xt, W1, b1)), W2, b2)
+        return ((scores - yt) ** 2).sum() / (2 * x.shape[0])
+
+    return value_and_grads(loss, params)
+
+
+@graded("two_layer_net", points=2)
+def test_two_layer_net_loss(sub, rng):
+    x, y, params = _net(rng, 5, 3, 6, 2)
+    loss, _ = unpack(sub.call("two_layer_net", x, y, params), 2, "two_layer_net")
+    ref, _ = _net_ref(x, y, params)
+    check_scalar(loss, ref, "two_layer_net loss (sum of squares / (2N))", rtol=1e-8)
+
+
+@graded("two_layer_net", points=3)
+def test_two_layer_net_grads(sub, rng):
+    for N, D, H, C in [(5, 3, 6, 2), (1, 4, 3, 5)]:
+        x, y, params = _net(rng, N, D, H, C)
+        (_, grads), args, _ = sub.call_with_args("two_layer_net", x, y, {k: v.copy() for k, v in params.items()})
+        _, ref = _net_ref(x, y, params)
+        if not isinstance(grads, dict) or sorted(grads) != sorted(params):
+            raise Fail(f"two_layer_net grads must be a dict with keys {sorted(params)}")
+        for k in params:
+            check_array(grads[k], ref[k], f"two_layer_net grads[{k!r}] (N={N}, D={D}, H={H}, C={C})")
+        check_unmodified(params, args[2], "two_layer_net")

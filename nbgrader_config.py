@@ -1,0 +1,16 @@
+# nbgrader's view of the course: solutions/ is the source, exercises/ the release.
+# `nbgrader generate_assignment ch01_gradients` regenerates exercises/ch01_gradients/ from solutions/.
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.root = "."
+c.CourseDirectory.source_directory = "solutions"  # reference notebooks, with solution markers
+c.CourseDirectory.release_directory = "exercises"  # what students get (generated, never edited)
+c.CourseDirectory.submitted_directory = "submitted"  # collected work: submitted/<student>/<chapter>/
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = "sqlite:///.nbgrader/gradebook.db"  # local, not committed
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".nbgrader"]
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.enforce_metadata = True
+c.ClearOutput.enabled = True
+c.Execute.timeout = 300
