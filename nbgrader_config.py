@@ -1,8 +1,10 @@
 # nbgrader's view of the course: solutions/ is the source, exercises/ the release.
 # `nbgrader generate_assignment ch01_gradients` regenerates exercises/ch01_gradients/ from solutions/.
+import os
+
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
-c.CourseDirectory.root = "."
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"  # reference notebooks, with solution markers
 c.CourseDirectory.release_directory = "exercises"  # what students get (generated, never edited)
 c.CourseDirectory.submitted_directory = "submitted"  # collected work: submitted/<student>/<chapter>/

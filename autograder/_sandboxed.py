@@ -264,6 +264,8 @@ class _Child:
         if op == "param_grads":
             m = self.handles[req["h"]]
             return {n: p.grad for n, p in m.named_parameters()}
+        if op == "module_types":
+            return [f"{type(m).__module__}.{type(m).__qualname__}" for m in self.handles[req["h"]].modules()]
         if op == "release":
             for h in req["handles"]:
                 self.handles.pop(h, None)

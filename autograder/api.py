@@ -215,6 +215,12 @@ class Submission:
                                          self._seconds, "defining a test function")
         return _decode(tree, blobs)
 
+    def module_types(self, module) -> list:
+        """Types of every submodule of a remote nn.Module, e.g. ['__main__.LSTM', 'torch.nn.modules...']."""
+        tree, blobs = self._host.request({"op": "module_types", "h": module.handle}, (), self._seconds,
+                                         "listing submodules")
+        return _decode(tree, blobs)
+
     def seed(self, seed: int) -> None:
         self._host.request({"op": "seed", "seed": int(seed)})
 

@@ -94,7 +94,7 @@ def _bwrap_args(hostdir: Path) -> list[str]:
                     made.add(str(parent))
             args += ["--ro-bind", r, r]
             seen.add(r)
-    args += ["--ro-bind", str(REPO / "rnnlib"), "/course/rnnlib", "--ro-bind", str(hostdir), "/grader",
+    args += ["--perms", "0755", "--dir", "/course", "--ro-bind", str(REPO / "rnnlib"), "/course/rnnlib", "--ro-bind", str(hostdir), "/grader",
              "--chdir", "/tmp", "--setenv", "HOME", "/tmp", "--setenv", "PYTHONPATH", "/course",
              "--setenv", "AUTOGRADER_SANDBOX", "bwrap", "--setenv", "MPLCONFIGDIR", "/tmp/mpl"]
     return args

@@ -1,0 +1,36 @@
+# The course's commands. Each target creates the virtual environment it needs (from
+# requirements.txt, with constraints.txt pinning every transitive package) the first time.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SHELL := /bin/bash
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export PYTHONPATH := $(CURDIR)  # the course library rnnlib, for the book, notebooks and tests
+CHAPTERS ?= $(notdir $(wildcard solutions/ch*))
+
+.PHONY: venv book test release selfcheck grade clean bench lab
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+book: venv  ## build the executed book into _build/html (warnings are errors)
+	set -o pipefail; jupyter-book build . -W -n --keep-going 2>&1 | tee _build.log
+
+test: venv  ## the whole test suite (builds the book once, grades every chapter)
+	$(PY) -m pytest
+
+release: venv  ## regenerate exercises/ from solutions/ with nbgrader
+	for c in $(CHAPTERS); do nbgrader generate_assignment $$c --force --log-level=WARN || exit 1; done
+
+selfcheck: venv  ## grade reference solutions (must be 100%) and released stubs (must be 0)
+	$(PY) tools/selfcheck.py $(CHAPTERS)
+
+grade: venv  ## grade a class: make grade SUBMITTED=submitted OUT=results
+	$(PY) -m autograder grade $(or $(SUBMITTED),submitted) --out $(or $(OUT),results) --workers 2
+
+clean:
+	rm -rf _build .nbgrader
+
+lab: venv  ## open the exercises in JupyterLab
+	jupyter lab exercises/
