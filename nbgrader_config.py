@@ -4,13 +4,15 @@ import os
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
-c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.abspath(__file__))
+os.makedirs(os.path.join(ROOT, ".nbgrader"), exist_ok=True)
+c.CourseDirectory.root = ROOT
 c.CourseDirectory.source_directory = "solutions"  # reference notebooks, with solution markers
 c.CourseDirectory.release_directory = "exercises"  # what students get (generated, never edited)
 c.CourseDirectory.submitted_directory = "submitted"  # collected work: submitted/<student>/<chapter>/
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.db_url = "sqlite:///.nbgrader/gradebook.db"  # local, not committed
+c.CourseDirectory.db_url = f"sqlite:///{ROOT}/.nbgrader/gradebook.db"  # local, not committed
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".nbgrader"]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.enforce_metadata = True

@@ -40,6 +40,10 @@ class ChildGone(Exception):
         self.message = message
 
 
+class HostDied(Exception):
+    """The sandboxed relay process itself ended (never expected; recovered by a restart)."""
+
+
 class StudentError(Exception):
     """The student's code raised an exception (message is their traceback summary)."""
 
@@ -65,8 +69,12 @@ class NotebookRun:
 class Host:
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits()
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="autograder-host-"))
         argv, env, self.sandboxed = sandbox.host_command(self.tmp)
+        self.alive_child = False
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, cwd=self.tmp,
                                      start_new_session=True)
@@ -74,7 +82,6 @@ class Host:
         msg, _ = self._read(deadline=time.monotonic() + 120, what="starting the sandbox")
         if msg.get("ev") != "host_ready":
             raise RuntimeError(f"sandbox host did not start: {msg}")
-        self.alive_child = False
 
     # -- low level
     def _send(self, msg: dict, blobs=()) -> None:
@@ -94,7 +101,7 @@ class Host:
                 continue
             data = os.read(fd, 1 << 20)
             if not data:
-                raise RuntimeError("the sandbox host ended unexpectedly")
+                raise HostDied("the grader's sandbox ended unexpectedly")
             self.reader.feed(data)
 
     def _read_child(self, deadline: float, what: str):
@@ -104,6 +111,9 @@ class Host:
         except TimeoutError:
             self.kill_child()
             raise ChildGone("timeout", f"time limit exceeded while {what}") from None
+        except (HostDied, ValueError) as e:  # the relay itself is gone or garbled: start a new one
+            self.restart()
+            raise ChildGone("error", f"{e} while {what}") from None
         if msg.get("ev") == "exited":
             self.alive_child = False
             how = msg.get("status") or "ended"
@@ -116,12 +126,19 @@ class Host:
     def kill_child(self) -> None:
         if not self.alive_child:
             return
-        self._send({"op": "kill"})
+        try:
+            self._send({"op": "kill"})
+        except OSError:
+            self.restart()
+            return
         deadline = time.monotonic() + 30
-        while True:  # drain until the host confirms the child's end
-            msg, _ = self._read(deadline, "stopping the student's process")
-            if msg.get("ev") == "exited":
-                break
+        try:
+            while True:  # drain until the host confirms the child's end
+                msg, _ = self._read(deadline, "stopping the student's process")
+                if msg.get("ev") == "exited":
+                    break
+        except (HostDied, ValueError, TimeoutError):
+            self.restart()
         self.alive_child = False
 
     # -- notebook and calls
@@ -191,6 +208,11 @@ class Host:
         if reply.get("kind") == "missing":
             raise Missing(reply.get("error", "not defined"))
         raise StudentError(reply.get("error", "an exception"))
+
+    def restart(self) -> None:
+        self.close()
+        self.alive_child = False
+        self._spawn()
 
     def close(self) -> None:
         try:

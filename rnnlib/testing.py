@@ -34,10 +34,10 @@ def assert_close(got, expected, name: str = "value", rtol: float = 1e-6, atol: f
 
 def assert_grad_close(analytic, numeric, name: str = "gradient", tol: float = 1e-7) -> None:
     """Compare an analytic gradient with a numerical one by relative error (float64 inputs)."""
-    from .gradcheck import max_rel_error
+    from .gradcheck import norm_rel_error
 
     analytic = np.asarray(analytic)
     assert analytic.shape == np.shape(numeric), f"{name}: shape {analytic.shape}, expected {np.shape(numeric)}"
-    e = max_rel_error(analytic, numeric)
+    e = norm_rel_error(analytic, numeric)
     assert e < tol, (f"{name}: relative error {e:.2e} against the numerical gradient (should be < {tol:.0e}); "
                      "check the local derivative and how the upstream gradient is multiplied in")

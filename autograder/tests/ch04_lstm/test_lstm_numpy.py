@@ -1,0 +1,201 @@
+"""Hidden tests for solutions/ch04_lstm/lstm_numpy.ipynb (book: ch04_lstm)."""
+import numpy as np
+
+from autograder.api import Fail, check_array, check_unmodified, graded, unpack
+
+from ._common import (NUMPY_FORBIDDEN, arr, cell_ref, check_grads, check_numgrad, copy_params, dims,
+                      hint_bptt, hint_lstm, params, remote_numgrad, seq_ref, with_hint)
+
+NAMES = ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
+FORBIDDEN = {n: NUMPY_FORBIDDEN for n in NAMES}
+
+
+def _step_inputs(rng, kind="random", dtype=np.float64):
+    N, D, H = dims(rng, kind)
+    return arr(rng, N, D, dtype=dtype), arr(rng, N, H, dtype=dtype), arr(rng, N, H, dtype=dtype), \
+        params(rng, "lstm", D, H, dtype)
+
+
+def _seq_inputs(rng, kind="random", dtype=np.float64):
+    N, D, H = dims(rng, "n1" if kind == "n1" else "random")
+    T = 1 if kind == "t1" else int(rng.integers(2, 7))
+    return arr(rng, N, T, D, dtype=dtype), arr(rng, N, H, dtype=dtype), arr(rng, N, H, dtype=dtype), \
+        params(rng, "lstm", D, H, dtype)
+
+
+def _label(x, h0):
+    return "N={}, D={}, H={}".format(x.shape[0], x.shape[-1], h0.shape[1]) + (
+        f", T={x.shape[1]}" if x.ndim == 3 else "")
+
+
+# ------------------------------------------------------------------ lstm_step_forward
+def _step_forward_check(sub, x, h0, c0, p, dtype_label=""):
+    h1, c1, _ = unpack(sub.call("lstm_step_forward", x, h0, c0, p), 3, "lstm_step_forward")
+    rh, rc = cell_ref("lstm", x, [h0, c0], p)
+    what = f"lstm_step_forward ({_label(x, h0)}{dtype_label})"
+
+    def check():
+        check_array(h1, rh.astype(x.dtype), f"{what} h_next")
+        check_array(c1, rc.astype(x.dtype), f"{what} c_next")
+
+    with_hint(check, lambda: hint_lstm(x, h0, c0, p, h1, c1))
+
+
+@graded("lstm_step_forward", points=3)
+def test_lstm_step_forward_parity(sub, rng):
+    for kind in ("random", "random", "n1"):
+        _step_forward_check(sub, *_step_inputs(rng, kind))
+
+
+@graded("lstm_step_forward", points=1)
+def test_lstm_step_forward_float32(sub, rng):
+    _step_forward_check(sub, *_step_inputs(rng, dtype=np.float32), dtype_label=", float32")
+
+
+@graded("lstm_step_forward", points=1)
+def test_lstm_step_forward_unmodified(sub, rng):
+    x, h0, c0, p = _step_inputs(rng)
+    _, args, _ = sub.call_with_args("lstm_step_forward", x.copy(), h0.copy(), c0.copy(), copy_params(p))
+    check_unmodified({"x": x, "h_prev": h0, "c_prev": c0, "params": p},
+                     dict(zip(["x", "h_prev", "c_prev", "params"], args)), "lstm_step_forward")
+
+
+# ----------------------------------------------------------------- lstm_step_backward
+def _step_backward_check(sub, rng, x, h0, c0, p, dh, dc, label=""):
+    _, _, cache = unpack(sub.call("lstm_step_forward", x, h0, c0, p), 3, "lstm_step_forward")
+    dx, dhp, dcp, grads = unpack(sub.call("lstm_step_backward", dh, dc, cache), 4, "lstm_step_backward")
+    _, (rx, rh, rc, rg) = cell_ref("lstm", x, [h0, c0], p, [dh, dc])
+    what = f"lstm_step_backward ({_label(x, h0)}{label})"
+    check_array(dx, rx.astype(x.dtype), f"{what} dx")
+    check_array(dhp, rh.astype(x.dtype), f"{what} dh_prev")
+    check_array(dcp, rc.astype(x.dtype), f"{what} dc_prev (dc_next plus the path through h_next, "
+                "times the forget gate)")
+    check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, what)
+
+
+@graded("lstm_step_backward", points=3)
+def test_lstm_step_backward_parity(sub, rng):
+    for kind in ("random", "random", "n1"):
+        x, h0, c0, p = _step_inputs(rng, kind)
+        _step_backward_check(sub, rng, x, h0, c0, p, arr(rng, *h0.shape), arr(rng, *h0.shape))
+
+
+@graded("lstm_step_backward", points=1)
+def test_lstm_step_backward_dc_next(sub, rng):
+    x, h0, c0, p = _step_inputs(rng)
+    zero = np.zeros_like(h0)
+    _step_backward_check(sub, rng, x, h0, c0, p, zero, arr(rng, *h0.shape),
+                         ", dh_next = 0: only dc_next flows in; it must reach c_next's gradient")
+    _step_backward_check(sub, rng, x, h0, c0, p, arr(rng, *h0.shape), zero, ", dc_next = 0")
+
+
+@graded("lstm_step_backward", points=1)
+def test_lstm_step_backward_numerical(sub, rng):
+    # Against the numerical gradient of the submitted forward pass (float64): checks the backward
+    # pass on its own, even where the forward pass has a mistake.
+    x, h0, c0, p = _step_inputs(rng)
+    dh, dc = arr(rng, *h0.shape), arr(rng, *h0.shape)
+    _, _, cache = unpack(sub.call("lstm_step_forward", x, h0, c0, p), 3, "lstm_step_forward")
+    dx, dhp, dcp, grads = unpack(sub.call("lstm_step_backward", dh, dc, cache), 4, "lstm_step_backward")
+    if not isinstance(grads, dict):
+        raise Fail("lstm_step_backward: grads must be a dict")
+    args = [x, h0, c0, p]
+    targets = [(0, dx, "dx"), (1, dhp, "dh_prev"), (2, dcp, "dc_prev")] + [
+        ((3, k), grads.get(k), f"grads[{k!r}]") for k in p]
+    for target, got, name in targets:
+        if got is None:
+            raise Fail(f"lstm_step_backward: {name} is missing")
+        flat, num = remote_numgrad(sub, "lstm_step_forward", args, target, [dh, dc], lambda o: o[:2], 3, rng)
+        check_numgrad(got, flat, num, f"lstm_step_backward {name}")
+
+
+@graded("lstm_step_backward", points=1)
+def test_lstm_step_backward_float32(sub, rng):
+    x, h0, c0, p = _step_inputs(rng, dtype=np.float32)
+    _step_backward_check(sub, rng, x, h0, c0, p, arr(rng, *h0.shape, dtype=np.float32),
+                         arr(rng, *h0.shape, dtype=np.float32), ", float32")
+
+
+# ----------------------------------------------------------------------- lstm_forward
+def _forward_check(sub, x, h0, c0, p, label=""):
+    h, _ = unpack(sub.call("lstm_forward", x, h0, c0, p), 2, "lstm_forward")
+    ref = seq_ref("lstm", x, [h0, c0], p)
+    with_hint(lambda: check_array(h, ref.astype(x.dtype), f"lstm_forward h ({_label(x, h0)}{label}; "
+                                  "every step's hidden state, shape (N, T, H))"),
+              lambda: hint_lstm(x, h0, c0, p, h, seq=True))
+
+
+@graded("lstm_forward", points=3)
+def test_lstm_forward_parity(sub, rng):
+    for kind in ("random", "random", "n1", "t1"):
+        _forward_check(sub, *_seq_inputs(rng, kind))
+
+
+@graded("lstm_forward", points=1)
+def test_lstm_forward_float32_unmodified(sub, rng):
+    x, h0, c0, p = _seq_inputs(rng, dtype=np.float32)
+    _forward_check(sub, x, h0, c0, p, ", float32")
+    _, args, _ = sub.call_with_args("lstm_forward", x.copy(), h0.copy(), c0.copy(), copy_params(p))
+    check_unmodified({"x": x, "h0": h0, "c0": c0, "params": p},
+                     dict(zip(["x", "h0", "c0", "params"], args)), "lstm_forward")
+
+
+# ---------------------------------------------------------------------- lstm_backward
+def _backward_check(sub, x, h0, c0, p, dh, label=""):
+    _, cache = unpack(sub.call("lstm_forward", x, h0, c0, p), 2, "lstm_forward")
+    (dx, dh0, dc0, grads), args, _ = sub.call_with_args("lstm_backward", dh.copy(), cache)
+    _, (rx, rh, rc, rg) = seq_ref("lstm", x, [h0, c0], p, dh)
+    what = f"lstm_backward ({_label(x, h0)}{label})"
+
+    def check():
+        check_array(dx, rx.astype(x.dtype), f"{what} dx")
+        check_array(dh0, rh.astype(x.dtype), f"{what} dh0")
+        check_array(dc0, rc.astype(x.dtype), f"{what} dc0")
+        check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, f"{what} (summed over the steps)")
+
+    with_hint(check, lambda: hint_bptt("lstm", x, [h0, c0], p, dh, dx, grads))
+    check_unmodified({"dh": dh}, {"dh": args[0]}, "lstm_backward")
+
+
+@graded("lstm_backward", points=3)
+def test_lstm_backward_parity(sub, rng):
+    for kind in ("random", "random", "n1", "t1"):
+        x, h0, c0, p = _seq_inputs(rng, kind)
+        _backward_check(sub, x, h0, c0, p, arr(rng, *x.shape[:2], h0.shape[1]))
+
+
+@graded("lstm_backward", points=1)
+def test_lstm_backward_last_step_only(sub, rng):
+    # The loss sees only the last hidden state (as in the adding problem): every earlier gradient
+    # must arrive through h and c.
+    N, D, H = dims(rng)
+    T = 5
+    x, h0, c0, p = arr(rng, N, T, D), arr(rng, N, H), arr(rng, N, H), params(rng, "lstm", D, H)
+    dh = np.zeros((N, T, H))
+    dh[:, -1] = rng.standard_normal((N, H))
+    _backward_check(sub, x, h0, c0, p, dh, "; dh is zero except at the last step")
+
+
+@graded("lstm_backward", points=1)
+def test_lstm_backward_numerical(sub, rng):
+    N, D, H = dims(rng)
+    T = 3
+    x, h0, c0, p = arr(rng, N, T, D), arr(rng, N, H), arr(rng, N, H), params(rng, "lstm", D, H)
+    dh = arr(rng, N, T, H)
+    _, cache = unpack(sub.call("lstm_forward", x, h0, c0, p), 2, "lstm_forward")
+    dx, dh0, dc0, grads = unpack(sub.call("lstm_backward", dh, cache), 4, "lstm_backward")
+    if not isinstance(grads, dict):
+        raise Fail("lstm_backward: grads must be a dict")
+    targets = [(0, dx, "dx"), (1, dh0, "dh0"), (2, dc0, "dc0")] + [
+        ((3, k), grads.get(k), f"grads[{k!r}]") for k in p]
+    for target, got, name in targets:
+        if got is None:
+            raise Fail(f"lstm_backward: {name} is missing")
+        flat, num = remote_numgrad(sub, "lstm_forward", [x, h0, c0, p], target, [dh], lambda o: o[:1], 2, rng)
+        check_numgrad(got, flat, num, f"lstm_backward {name}")
+
+
+@graded("lstm_backward", points=1)
+def test_lstm_backward_float32(sub, rng):
+    x, h0, c0, p = _seq_inputs(rng, dtype=np.float32)
+    _backward_check(sub, x, h0, c0, p, arr(rng, *x.shape[:2], h0.shape[1], dtype=np.float32), ", float32")

@@ -1,0 +1,88 @@
+"""No solution code and no hidden-test text reaches what students or readers get."""
+import json
+import re
+
+import pytest
+
+from conftest import CHAPTERS, REPO
+
+# Idioms too generic to reveal anything (a dtype conversion of an argument).
+GENERIC = re.compile(r"^\w+ = np\.(asarray|array)\(\w+, dtype=np\.float(32|64)\)$")
+MARKERS = re.compile(r"BEGIN (SOLUTION|HIDDEN TESTS)|END (SOLUTION|HIDDEN TESTS)")
+
+
+def solution_lines() -> set[str]:
+    """Distinctive lines from inside every solution region of solutions/ (normalised)."""
+    lines = set()
+    for nb in (REPO / "solutions").rglob("*.ipynb"):
+        for c in json.load(open(nb))["cells"]:
+            src = "".join(c["source"])
+            for block in re.findall(r"### BEGIN SOLUTION(.*?)### END SOLUTION", src, flags=re.S):
+                for line in block.splitlines():
+                    s = _norm(line)
+                    if len(s) >= 24 and not s.startswith("#") and not GENERIC.match(s):
+                        lines.add(s)
+    return lines
+
+
+def hidden_test_lines() -> set[str]:
+    lines = set()
+    for f in (REPO / "autograder" / "tests").rglob("test_*.py"):
+        for line in f.read_text().splitlines():
+            s = _norm(line)
+            if len(s) >= 40 and not s.startswith(("#", "import", "from", "def test_", '"""', "@graded")):
+                lines.add(s)
+    return lines
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.strip().split())
+
+
+def _texts(paths):
+    for p in paths:
+        yield p, " ".join(p.read_text(errors="replace").split())
+
+
+def _student_and_reader_files():
+    yield from (REPO / "exercises").rglob("*.ipynb")
+    yield from (REPO / "book").rglob("*.md")
+    yield from (REPO / "book").rglob("*.py")
+    yield from (REPO / "rnnlib").rglob("*.py")
+
+
+def test_no_markers_in_exercises_or_book():
+    bad = [str(p.relative_to(REPO)) for p, t in _texts(_student_and_reader_files()) if MARKERS.search(t)]
+    assert not bad, f"solution or hidden-test markers in: {bad}"
+
+
+def test_no_solution_code_in_exercises_book_or_library():
+    sol = solution_lines()
+    assert len(sol) > 20, "the leak check found too few solution lines to be meaningful"
+    for p, text in _texts(_student_and_reader_files()):
+        if p.suffix == ".ipynb":
+            text = " ".join(" ".join("".join(c["source"]) for c in json.load(open(p))["cells"]).split())
+        hits = [s for s in sol if s in text]
+        assert not hits, f"{p.relative_to(REPO)} contains solution code: {hits[:3]}"
+
+
+def test_no_hidden_test_text_in_exercises_or_book():
+    hidden = hidden_test_lines()
+    assert len(hidden) > 10
+    for p, text in _texts(_student_and_reader_files()):
+        hits = [s for s in hidden if s in text]
+        assert not hits, f"{p.relative_to(REPO)} contains hidden-test text: {hits[:3]}"
+
+
+def test_built_html_has_no_solution_or_hidden_test(built_book):
+    import html as htmlmod
+
+    sol, hidden = solution_lines(), hidden_test_lines()
+    pages = list(built_book.rglob("*.html")) + list(built_book.rglob("*.ipynb")) + list(built_book.rglob("*.md"))
+    assert pages
+    for p in pages:
+        raw = p.read_text(errors="replace")
+        text = " ".join(htmlmod.unescape(re.sub(r"<[^>]+>", "", raw)).split())
+        assert not MARKERS.search(text), f"{p.relative_to(built_book)} holds solution markers"
+        hits = [s for s in sol if s in text] + [s for s in hidden if s in text]
+        assert not hits, f"{p.relative_to(built_book)} contains solution or hidden-test text: {hits[:3]}"
