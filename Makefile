@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHELL := /bin/bash
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-export PYTHONPATH := $(CURDIR)  # the course library rnnlib, for the book, notebooks and tests
+# The course library rnnlib must import from the book, the notebooks and the tests.
+export PYTHONPATH := $(CURDIR)
 CHAPTERS ?= $(notdir $(wildcard solutions/ch*))
 
 .PHONY: venv book test release selfcheck grade clean bench lab
@@ -12,6 +13,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	echo "$(CURDIR)" > "$$($(PY) -c 'import site; print(site.getsitepackages()[0])')/rnn-course.pth"
 	touch $@
 
 book: venv  ## build the executed book into _build/html (warnings are errors)

@@ -1,0 +1,317 @@
+"""Hidden tests for solutions/ch02_rnn/rnn_numpy.ipynb (book: ch02_rnn).
+
+References are torch.nn.RNNCell / torch.nn.RNN in float64 with the same weights (autograd for the
+gradients), plus central differences of a trusted NumPy forward. Every shape has D != H, so a
+transposed weight cannot pass by accident; N = 1 and T = 1 are covered.
+"""
+import numpy as np
+import torch
+
+from autograder.api import Fail, check_array, check_type, check_unmodified, graded, rel_error, unpack
+
+KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+TANH_HINT = ("; the local derivative of tanh is 1 - h_next**2, written with the step's output "
+             "(not with x, nor with the pre-activation)")
+
+
+# ------------------------------------------------------------------------------ helpers
+def _dims(rng):
+    """Random (N, D, H) with D != H."""
+    N = int(rng.integers(2, 5))
+    D = int(rng.integers(2, 7))
+    H = int(rng.integers(2, 7))
+    while H == D:
+        H = int(rng.integers(2, 8))
+    return N, D, H
+
+
+def _params(rng, D, H, dtype=np.float64, scale=None):
+    k = scale if scale is not None else 1.5 / np.sqrt(H)  # a bit larger than torch's: tanh' matters
+    shapes = {"weight_ih": (H, D), "weight_hh": (H, H), "bias_ih": (H,), "bias_hh": (H,)}
+    return {n: rng.uniform(-k, k, s).astype(dtype) for n, s in shapes.items()}
+
+
+def _torch_rnn(params, cell=False):
+    H, D = params["weight_ih"].shape
+    m = torch.nn.RNNCell(D, H, dtype=torch.float64) if cell else \
+        torch.nn.RNN(D, H, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for k in KEYS:
+            getattr(m, k if cell else k + "_l0").copy_(torch.tensor(np.asarray(params[k], dtype=np.float64)))
+    return m
+
+
+def ref_step(x, h_prev, params, dh_next=None):
+    """h_next (and, with dh_next, the gradients dx, dh_prev, grads) from torch.nn.RNNCell."""
+    m = _torch_rnn(params, cell=True)
+    xt = torch.tensor(np.asarray(x, np.float64), requires_grad=True)
+    ht = torch.tensor(np.asarray(h_prev, np.float64), requires_grad=True)
+    out = m(xt, ht)
+    if dh_next is None:
+        return out.detach().numpy()
+    out.backward(torch.tensor(np.asarray(dh_next, np.float64)))
+    return xt.grad.numpy(), ht.grad.numpy(), {k: getattr(m, k).grad.numpy() for k in KEYS}
+
+
+def ref_seq(x, h0, params, dh=None):
+    """h (N, T, H) (and, with dh, the gradients dx, dh0, grads) from torch.nn.RNN(batch_first=True)."""
+    m = _torch_rnn(params)
+    xt = torch.tensor(np.asarray(x, np.float64), requires_grad=True)
+    ht = torch.tensor(np.asarray(h0, np.float64)[None], requires_grad=True)
+    out, _ = m(xt, ht)
+    if dh is None:
+        return out.detach().numpy()
+    out.backward(torch.tensor(np.asarray(dh, np.float64)))
+    return xt.grad.numpy(), ht.grad.numpy()[0], {k: getattr(m, k + "_l0").grad.numpy() for k in KEYS}
+
+
+def _np_seq(x, h0, p):
+    """Trusted NumPy forward (float64) for central differences."""
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"])
+        hs.append(h)
+    return np.stack(hs, axis=1)
+
+
+def _numeric(f, x, dout, h=1e-6):
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for ix in np.ndindex(x.shape):
+        old = x[ix]
+        x[ix] = old + h
+        fp = f(x)
+        x[ix] = old - h
+        fm = f(x)
+        x[ix] = old
+        g[ix] = np.sum((fp - fm) * dout) / (2 * h)
+    return g
+
+
+def _check_grads(grads, ref, what, dtype=None, hint=""):
+    if not isinstance(grads, dict) or sorted(grads) != sorted(KEYS):
+        got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
+        raise Fail(f"{what}: grads must be a dict with keys {sorted(KEYS)}, got {got}")
+    for k in KEYS:
+        r = ref[k] if dtype is None else ref[k].astype(dtype)
+        check_array(grads[k], r, f"{what} grads[{k!r}]{hint}")
+
+
+def _check_numeric(got, num, what, tol=1e-7):
+    check_type(got, np.ndarray, what)
+    if got.shape != num.shape:
+        raise Fail(f"{what}: shape {got.shape}, expected {num.shape}")
+    e = rel_error(got, num)
+    if not e < tol:
+        raise Fail(f"{what}: relative error {e:.2e} against a numerical gradient (float64; must be below "
+                   f"{tol:.0e})")
+
+
+def _step_inputs(rng, N=None, dtype=np.float64):
+    n, D, H = _dims(rng)
+    N = N or n
+    return (rng.standard_normal((N, D)).astype(dtype), rng.standard_normal((N, H)).astype(dtype),
+            _params(rng, D, H, dtype))
+
+
+def _seq_inputs(rng, N=None, T=None, dtype=np.float64):
+    n, D, H = _dims(rng)
+    N = N or n
+    T = T or int(rng.integers(3, 7))
+    return (rng.standard_normal((N, T, D)).astype(dtype), rng.standard_normal((N, H)).astype(dtype),
+            _params(rng, D, H, dtype))
+
+
+def _copy(p):
+    return {k: v.copy() for k, v in p.items()}
+
+
+# -------------------------------------------------------------------- rnn_step_forward
+@graded("rnn_step_forward", points=2)
+def test_rnn_step_forward_parity(sub, rng):
+    for N in (None, None, 1):
+        x, h, p = _step_inputs(rng, N)
+        h_next, _ = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
+        check_array(h_next, ref_step(x, h, p), f"rnn_step_forward h_next for x {x.shape}, h_prev {h.shape} "
+                    "(h_next = tanh(x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh))")
+
+
+@graded("rnn_step_forward", points=1)
+def test_rnn_step_forward_float32(sub, rng):
+    x, h, p = _step_inputs(rng, dtype=np.float32)
+    h_next, _ = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
+    check_array(h_next, ref_step(x, h, p).astype(np.float32), "rnn_step_forward h_next (float32 inputs)")
+
+
+@graded("rnn_step_forward", points=1)
+def test_rnn_step_forward_unmodified(sub, rng):
+    x, h, p = _step_inputs(rng)
+    _, args, _ = sub.call_with_args("rnn_step_forward", x.copy(), h.copy(), _copy(p))
+    check_unmodified({"x": x, "h_prev": h, "params": p}, dict(zip(("x", "h_prev", "params"), args)),
+                     "rnn_step_forward")
+
+
+# ------------------------------------------------------------------- rnn_step_backward
+def _step_backward(sub, x, h, p, dh_next):
+    _, cache = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
+    return unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+
+
+@graded("rnn_step_backward", points=3)
+def test_rnn_step_backward_parity(sub, rng):
+    for N in (None, None, 1):
+        x, h, p = _step_inputs(rng, N)
+        dh_next = rng.standard_normal(h.shape)
+        dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
+        rdx, rdh, rg = ref_step(x, h, p, dh_next)
+        what = f"rnn_step_backward (N, D, H) = {x.shape + h.shape[1:]}"
+        check_array(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh){TANH_HINT}")
+        check_array(dx, rdx, f"{what} dx (da @ weight_ih){TANH_HINT}")
+        _check_grads(grads, rg, what, hint=TANH_HINT)
+
+
+@graded("rnn_step_backward", points=2)
+def test_rnn_step_backward_numerical(sub, rng):
+    x, h, p = _step_inputs(rng)
+    dh_next = rng.standard_normal(h.shape)
+    dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
+
+    def fwd(x_, h_, p_):
+        return _np_seq(x_[:, None], h_, p_)[:, 0]
+
+    _check_numeric(dx, _numeric(lambda v: fwd(v, h, p), x, dh_next), "rnn_step_backward dx")
+    _check_numeric(dh_prev, _numeric(lambda v: fwd(x, v, p), h, dh_next), "rnn_step_backward dh_prev")
+    if not isinstance(grads, dict) or sorted(grads) != sorted(KEYS):
+        raise Fail(f"rnn_step_backward: grads must be a dict with keys {sorted(KEYS)}")
+    for k in KEYS:
+        num = _numeric(lambda v: fwd(x, h, {**p, k: v}), p[k], dh_next)
+        _check_numeric(grads[k], num, f"rnn_step_backward grads[{k!r}]")
+
+
+@graded("rnn_step_backward", points=1)
+def test_rnn_step_backward_float32(sub, rng):
+    x, h, p = _step_inputs(rng, dtype=np.float32)
+    dh_next = rng.standard_normal(h.shape).astype(np.float32)
+    dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
+    rdx, rdh, rg = ref_step(x, h, p, dh_next)
+    check_array(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
+    check_array(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
+    _check_grads(grads, rg, "rnn_step_backward (float32 inputs)", np.float32)
+
+
+@graded("rnn_step_backward", points=1)
+def test_rnn_step_backward_unmodified(sub, rng):
+    x, h, p = _step_inputs(rng)
+    dh_next = rng.standard_normal(h.shape)
+    _, cache = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
+    first, args, _ = sub.call_with_args("rnn_step_backward", dh_next.copy(), cache)
+    check_unmodified({"dh_next": dh_next}, {"dh_next": args[0]}, "rnn_step_backward")
+    second = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+    rdx, _, _ = ref_step(x, h, p, dh_next)
+    check_array(second[0], rdx, "rnn_step_backward dx when called a second time with the same cache "
+                "(the cache must not be changed by the backward pass)")
+
+
+# ------------------------------------------------------------------------ rnn_forward
+@graded("rnn_forward", points=3)
+def test_rnn_forward_parity(sub, rng):
+    for N, T in ((None, None), (None, None), (1, None), (None, 1)):
+        x, h0, p = _seq_inputs(rng, N, T)
+        h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
+        check_array(h, ref_seq(x, h0, p), f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
+                    "(h[:, t] is the state after step t; h0 is not part of h)")
+
+
+@graded("rnn_forward", points=1)
+def test_rnn_forward_float32(sub, rng):
+    x, h0, p = _seq_inputs(rng, dtype=np.float32)
+    h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
+    check_array(h, ref_seq(x, h0, p).astype(np.float32), "rnn_forward h (float32 inputs)")
+
+
+@graded("rnn_forward", points=1)
+def test_rnn_forward_unmodified(sub, rng):
+    x, h0, p = _seq_inputs(rng)
+    _, args, _ = sub.call_with_args("rnn_forward", x.copy(), h0.copy(), _copy(p))
+    check_unmodified({"x": x, "h0": h0, "params": p}, dict(zip(("x", "h0", "params"), args)), "rnn_forward")
+
+
+# ----------------------------------------------------------------------- rnn_backward
+def _seq_backward(sub, x, h0, p, dh):
+    _, cache = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
+    return unpack(sub.call("rnn_backward", dh, cache), 3, "rnn_backward")
+
+
+def _check_seq_backward(got, ref, what, dtype=None):
+    dx, dh0, grads = got
+    rdx, rdh0, rg = ref
+    cast = (lambda a: a) if dtype is None else (lambda a: a.astype(dtype))
+    check_array(dh0, cast(rdh0), f"{what} dh0")
+    check_array(dx, cast(rdx), f"{what} dx")
+    _check_grads(grads, rg, what, dtype)
+
+
+BPTT_HINT = (" (walk t from T-1 down to 0; the gradient on h[:, t] is dh[:, t] plus what step t+1 sends "
+             "back; add up the weight gradients of every step)")
+
+
+@graded("rnn_backward", points=4)
+def test_rnn_backward_parity(sub, rng):
+    for _ in range(2):
+        x, h0, p = _seq_inputs(rng)
+        dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
+        got = _seq_backward(sub, x, h0, p, dh)
+        _check_seq_backward(got, ref_seq(x, h0, p, dh),
+                            f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}{BPTT_HINT}:")
+
+
+@graded("rnn_backward", points=1)
+def test_rnn_backward_last_step_only(sub, rng):
+    # A many-to-one loss: only the last state gets a direct gradient; every step must still learn.
+    x, h0, p = _seq_inputs(rng, T=5)
+    dh = np.zeros((x.shape[0], 5, h0.shape[1]))
+    dh[:, -1] = rng.standard_normal((x.shape[0], h0.shape[1]))
+    got = _seq_backward(sub, x, h0, p, dh)
+    _check_seq_backward(got, ref_seq(x, h0, p, dh), "rnn_backward with a gradient on the last state only "
+                        "(it must flow back to every earlier step through dh_prev):")
+
+
+@graded("rnn_backward", points=1)
+def test_rnn_backward_edge_cases(sub, rng):
+    for N, T in ((1, None), (None, 1), (1, 1)):
+        x, h0, p = _seq_inputs(rng, N, T)
+        dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
+        got = _seq_backward(sub, x, h0, p, dh)
+        _check_seq_backward(got, ref_seq(x, h0, p, dh), f"rnn_backward with N={x.shape[0]}, T={x.shape[1]}:")
+
+
+@graded("rnn_backward", points=2)
+def test_rnn_backward_numerical(sub, rng):
+    x, h0, p = _seq_inputs(rng, N=2, T=4)
+    dh = rng.standard_normal((2, 4, h0.shape[1]))
+    dx, dh0, grads = _seq_backward(sub, x, h0, p, dh)
+    _check_numeric(dx, _numeric(lambda v: _np_seq(v, h0, p), x, dh), "rnn_backward dx")
+    _check_numeric(dh0, _numeric(lambda v: _np_seq(x, v, p), h0, dh), "rnn_backward dh0")
+    if not isinstance(grads, dict) or sorted(grads) != sorted(KEYS):
+        raise Fail(f"rnn_backward: grads must be a dict with keys {sorted(KEYS)}")
+    for k in KEYS:
+        num = _numeric(lambda v: _np_seq(x, h0, {**p, k: v}), p[k], dh)
+        _check_numeric(grads[k], num, f"rnn_backward grads[{k!r}]")
+
+
+@graded("rnn_backward", points=1)
+def test_rnn_backward_float32(sub, rng):
+    x, h0, p = _seq_inputs(rng, dtype=np.float32)
+    dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1])).astype(np.float32)
+    got = _seq_backward(sub, x, h0, p, dh)
+    _check_seq_backward(got, ref_seq(x, h0, p, dh), "rnn_backward (float32 inputs):", np.float32)
+
+
+@graded("rnn_backward", points=1)
+def test_rnn_backward_unmodified(sub, rng):
+    x, h0, p = _seq_inputs(rng)
+    dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
+    _, cache = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
+    _, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
+    check_unmodified({"dh": dh}, {"dh": args[0]}, "rnn_backward (add the carried gradient into a new "
+                     "array, not into dh)")

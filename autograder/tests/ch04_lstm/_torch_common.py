@@ -1,0 +1,231 @@
+"""Hidden-test helpers for the from-scratch torch modules of chapters 4 and 5 (LSTM, GRU).
+
+References are torch.nn modules in the grader's own process, with the student's module loaded with
+the same weights. ``kind`` is 'lstm' or 'gru'.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from autograder.api import Fail, RemoteTensor, check_array, tensor, unpack
+
+from ._common import hint_gru, hint_lstm
+
+TORCH_NN = {("lstm", "cell"): torch.nn.LSTMCell, ("lstm", "seq"): torch.nn.LSTM,
+            ("gru", "cell"): torch.nn.GRUCell, ("gru", "seq"): torch.nn.GRU}
+CLASS = {("lstm", "cell"): "LSTMCell", ("lstm", "seq"): "LSTM", ("gru", "cell"): "GRUCell", ("gru", "seq"): "GRU"}
+TDTYPE = {np.float32: torch.float32, np.float64: torch.float64}
+
+
+def ref_module(kind, level, D, H, dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    cls = TORCH_NN[(kind, level)]
+    return cls(D, H, dtype=dtype, **({"batch_first": True} if level == "seq" else {}))
+
+
+def check_from_scratch(sub, m, name):
+    types = sub.module_types(m)
+    bad = [t for t in types if t.startswith("torch.nn.modules.rnn")]
+    if bad:
+        raise Fail(f"{name} must be written from scratch; it contains {', '.join(sorted(set(bad)))}")
+
+
+def new(sub, kind, level, D, H):
+    name = CLASS[(kind, level)]
+    m = sub.new(name, D, H)
+    check_from_scratch(sub, m, name)
+    return m
+
+
+def check_state_dict(sub, m, ref, name):
+    sd = sub.method(m, "state_dict")
+    if not isinstance(sd, dict):
+        raise Fail(f"{name}.state_dict() should be a dict of tensors")
+    want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()}
+    if sorted(got) != sorted(want):
+        raise Fail(f"{name}.state_dict() keys are {sorted(got)}, expected {sorted(want)} (torch.nn's names)")
+    for k in want:
+        if got[k] != want[k]:
+            raise Fail(f"{name}.state_dict()[{k!r}] has shape {got[k]}, expected {want[k]}")
+    return sd
+
+
+def load(sub, m, ref, name, dtype):
+    """Cast the student's module to ``dtype`` and load the reference's weights into it."""
+    check_state_dict(sub, m, ref, name)
+    sub.method(m, "double" if dtype == torch.float64 else "float")
+    sub.method(m, "load_state_dict", {k: tensor(v.detach().cpu().numpy()) for k, v in ref.state_dict().items()})
+
+
+def invoke_with_args(sub, m, *args):
+    """m(*args) in the student's process; also returns the arguments (tensors with handles)."""
+    value, args, _ = sub._req({"op": "call", "target": {"h": m.handle}, "return_args": True}, args, {},
+                              "running forward")
+    return value, args
+
+
+def _np_params(ref, suffix=""):
+    return {k: ref.state_dict()[k + suffix].detach().cpu().numpy().astype(np.float64)
+            for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+
+
+def _outputs(kind, level, got, name, K_N_H=None):
+    """Flatten the module's return value into a list of RemoteTensors (in torch.nn's order)."""
+    if kind == "lstm" and level == "cell":
+        outs = list(unpack(got, 2, f"{name} forward (it returns (h', c'))"))
+    elif kind == "gru" and level == "cell":
+        outs = [got]
+    elif kind == "lstm":
+        out, hc = unpack(got, 2, f"{name} forward (it returns (output, (h_n, c_n)))")
+        outs = [out] + list(unpack(hc, 2, f"{name} forward's second value (h_n, c_n)"))
+    else:
+        outs = list(unpack(got, 2, f"{name} forward (it returns (output, h_n))"))
+    for o in outs:
+        if not isinstance(o, RemoteTensor):
+            raise Fail(f"{name} forward should return torch.Tensors, got {type(o).__name__}")
+    return outs
+
+
+def out_names(kind, level):
+    return {("lstm", "cell"): ["h'", "c'"], ("gru", "cell"): ["h'"], ("lstm", "seq"): ["output", "h_n", "c_n"],
+            ("gru", "seq"): ["output", "h_n"]}[(kind, level)]
+
+
+def make_inputs(rng, kind, level, shape, dtype):
+    """x and hx as numpy arrays; hx is a list of 1 (h) or 2 (h, c) states in torch's shapes."""
+    N, T, D, H = shape
+    x = rng.standard_normal((N, D) if level == "cell" else (N, T, D)).astype(dtype)
+    sshape = (N, H) if level == "cell" else (1, N, H)
+    hx = [rng.standard_normal(sshape).astype(dtype) for _ in range(2 if kind == "lstm" else 1)]
+    return x, hx
+
+
+def hx_arg(kind, hx, requires_grad=False):
+    ts = [tensor(h, requires_grad) for h in hx]
+    return tuple(ts) if kind == "lstm" else ts[0]
+
+
+def ref_run(ref, kind, level, x, hx, douts=None):
+    """The reference module's outputs (numpy) and, with douts, gradients (x, *hx, {param: grad})."""
+    dt = next(ref.parameters()).dtype
+    xt = torch.tensor(x, dtype=dt, requires_grad=True)
+    hts = [torch.tensor(h, dtype=dt, requires_grad=True) for h in (hx or [])]
+    ref.zero_grad()
+    got = ref(xt, tuple(hts) if kind == "lstm" else hts[0]) if hx is not None else ref(xt)
+    if kind == "lstm" and level == "cell":
+        outs = list(got)
+    elif kind == "gru" and level == "cell":
+        outs = [got]
+    elif kind == "lstm":
+        outs = [got[0], *got[1]]
+    else:
+        outs = list(got)
+    vals = [o.detach().numpy() for o in outs]
+    if douts is None:
+        return vals, None
+    torch.autograd.backward(outs, [torch.tensor(d, dtype=dt) for d in douts])
+    grads = [xt.grad.numpy()] + [h.grad.numpy() for h in hts] + [
+        {k: p.grad.numpy() for k, p in ref.named_parameters()}]
+    return vals, grads
+
+
+def _hint(kind, level, ref, x, hx, got_first):
+    p = _np_params(ref, "_l0" if level == "seq" else "")
+    x64 = np.asarray(x, np.float64)
+    h0 = np.asarray(hx[0], np.float64).reshape(x.shape[0], -1)
+    seq = level == "seq"
+    if kind == "lstm":
+        c0 = np.asarray(hx[1], np.float64).reshape(x.shape[0], -1)
+        return hint_lstm(x64, h0, c0, p, got_first.array, seq=seq)
+    return hint_gru(x64, h0, p, got_first.array, seq=seq)
+
+
+def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, backward=False, label=""):
+    """Load torch.nn's weights into the student's module, run both, compare outputs (and grads)."""
+    name = CLASS[(kind, level)]
+    N, T, D, H = shape
+    tdt = TDTYPE[dtype]
+    ref = ref_module(kind, level, D, H, tdt, seed=int(rng.integers(1 << 30)))
+    m = new(sub, kind, level, D, H)
+    load(sub, m, ref, name, tdt)
+    x, hx = make_inputs(rng, kind, level, shape, dtype)
+    args = (tensor(x, backward), hx_arg(kind, hx, backward)) if with_hx else (tensor(x, backward),)
+    got, sent = invoke_with_args(sub, m, *args)
+    outs = _outputs(kind, level, got, name)
+    douts = None
+    if backward:
+        douts = [rng.standard_normal(o.shape).astype(dtype) for o in outs]
+    vals, grads = ref_run(ref, kind, level, x, hx if with_hx else None, douts)
+    where = f"{name} (N={N}, " + (f"T={T}, " if level == "seq" else "") + f"D={D}, H={H}, " \
+        f"{np.dtype(dtype).name}{label})"
+    hint = ""
+    for oname, o, v in zip(out_names(kind, level), outs, vals):
+        if o.shape != v.shape:
+            raise Fail(f"{where}: {oname} has shape {tuple(o.shape)}, expected {tuple(v.shape)}"
+                       + (" (num_layers * num_directions, N, H)" if oname in ("h_n", "c_n") else ""))
+        if o.dtype != str(tdt):
+            raise Fail(f"{where}: {oname} has dtype {o.dtype}, expected {tdt} (the parameters' dtype)")
+        try:
+            check_array(o, v, f"{where} {oname}")
+        except Fail as e:
+            if with_hx and dtype == np.float64:
+                hint = _hint(kind, level, ref, x, hx, outs[0])
+            raise Fail(str(e) + hint) from None
+    if not backward:
+        return
+    sub.backward(outs, douts)
+    labels = ["x"] + (["h0", "c0"] if kind == "lstm" else ["h0"])
+    inputs = [sent[0]] + (list(sent[1]) if kind == "lstm" else [sent[1]])
+    for lab, t, g in zip(labels, inputs, grads[:-1]):
+        got_g = sub.getattr(t, "grad")
+        if got_g is None:
+            raise Fail(f"{where}: no gradient reached {lab}; is the computation connected to it?")
+        check_array(got_g, g.reshape(got_g.shape) if got_g.shape != g.shape and got_g.array.size == g.size
+                    else g, f"{where}: gradient on {lab}")
+    pg = sub.param_grads(m)
+    for k, g in grads[-1].items():
+        if pg.get(k) is None:
+            raise Fail(f"{where}: parameter {k} received no gradient")
+        check_array(pg[k], g, f"{where}: gradient on parameter {k}")
+
+
+def init_check(sub, rng, kind, level):
+    name = CLASS[(kind, level)]
+    N, D, H = 1, int(rng.integers(5, 9)), int(rng.integers(10, 14))
+    ref = ref_module(kind, level, D, H)
+    m = new(sub, kind, level, D, H)
+    sd = check_state_dict(sub, m, ref, name)
+    bound = 1 / math.sqrt(H)
+    for k, v in sd.items():
+        a = v.array.astype(np.float64)
+        if a.dtype.kind != "f" or np.abs(a).max() > bound * (1 + 1e-6):
+            raise Fail(f"{name}: {k} has entries outside [-1/sqrt(H), 1/sqrt(H)] (torch.nn's initialisation)")
+        if a.size > 8 and a.std() < bound / 4:
+            raise Fail(f"{name}: {k} is not initialised uniformly in [-1/sqrt(H), 1/sqrt(H)] "
+                       f"(its standard deviation is {a.std():.3g}, expected about {bound / math.sqrt(3):.3g})")
+    del N
+
+
+def device_check(sub, rng, kind, level):
+    """The module follows its parameters: on cuda when the grader has one, and in float64 with hx=None."""
+    name = CLASS[(kind, level)]
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    N, D, H = 2, 3, 5
+    T = 4
+    ref = ref_module(kind, level, D, H)
+    m = new(sub, kind, level, D, H)
+    load(sub, m, ref, name, torch.float64)
+    sub.method(m, "to", dev)
+    x = rng.standard_normal((N, D) if level == "cell" else (N, T, D))
+    got = sub.invoke(m, tensor(x, device=dev))
+    outs = _outputs(kind, level, got, name)
+    vals, _ = ref_run(ref, kind, level, x, None)
+    for oname, o, v in zip(out_names(kind, level), outs, vals):
+        if not o.device.startswith(dev) or o.dtype != "torch.float64":
+            raise Fail(f"{name} with hx=None, parameters in float64 on {dev}: {oname} is {o.dtype} on {o.device}; "
+                       "create the zero state with the input's dtype and device (x.new_zeros)")
+        check_array(o, v, f"{name} {oname} with hx=None (zero initial state)")

@@ -1,0 +1,174 @@
+"""Hidden tests for solutions/ch05_gru/gru_numpy.ipynb (book: ch05_gru)."""
+import numpy as np
+
+from autograder.api import Fail, check_array, check_unmodified, graded, unpack
+from autograder.tests.ch04_lstm._common import (NUMPY_FORBIDDEN, arr, cell_ref, check_grads, check_numgrad,
+                                                copy_params, dims, hint_bptt, hint_gru, params,
+                                                remote_numgrad, seq_ref, with_hint)
+
+NAMES = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
+FORBIDDEN = {n: NUMPY_FORBIDDEN for n in NAMES}
+
+
+def _step_inputs(rng, kind="random", dtype=np.float64):
+    N, D, H = dims(rng, kind)
+    return arr(rng, N, D, dtype=dtype), arr(rng, N, H, dtype=dtype), params(rng, "gru", D, H, dtype)
+
+
+def _seq_inputs(rng, kind="random", dtype=np.float64):
+    N, D, H = dims(rng, "n1" if kind == "n1" else "random")
+    T = 1 if kind == "t1" else int(rng.integers(2, 7))
+    return arr(rng, N, T, D, dtype=dtype), arr(rng, N, H, dtype=dtype), params(rng, "gru", D, H, dtype)
+
+
+def _label(x, h0):
+    return "N={}, D={}, H={}".format(x.shape[0], x.shape[-1], h0.shape[1]) + (
+        f", T={x.shape[1]}" if x.ndim == 3 else "")
+
+
+# ------------------------------------------------------------------- gru_step_forward
+def _step_forward_check(sub, x, h0, p, label=""):
+    h1, _ = unpack(sub.call("gru_step_forward", x, h0, p), 2, "gru_step_forward")
+    (rh,) = cell_ref("gru", x, [h0], p)
+    with_hint(lambda: check_array(h1, rh.astype(x.dtype), f"gru_step_forward ({_label(x, h0)}{label}) h_next"),
+              lambda: hint_gru(x, h0, p, h1))
+
+
+@graded("gru_step_forward", points=3)
+def test_gru_step_forward_parity(sub, rng):
+    for kind in ("random", "random", "n1"):
+        _step_forward_check(sub, *_step_inputs(rng, kind))
+
+
+@graded("gru_step_forward", points=1)
+def test_gru_step_forward_float32(sub, rng):
+    _step_forward_check(sub, *_step_inputs(rng, dtype=np.float32), label=", float32")
+
+
+@graded("gru_step_forward", points=1)
+def test_gru_step_forward_unmodified(sub, rng):
+    x, h0, p = _step_inputs(rng)
+    _, args, _ = sub.call_with_args("gru_step_forward", x.copy(), h0.copy(), copy_params(p))
+    check_unmodified({"x": x, "h_prev": h0, "params": p}, dict(zip(["x", "h_prev", "params"], args)),
+                     "gru_step_forward")
+
+
+# ------------------------------------------------------------------ gru_step_backward
+def _step_backward_check(sub, x, h0, p, dh, label=""):
+    _, cache = unpack(sub.call("gru_step_forward", x, h0, p), 2, "gru_step_forward")
+    dx, dhp, grads = unpack(sub.call("gru_step_backward", dh, cache), 3, "gru_step_backward")
+    _, (rx, rh, rg) = cell_ref("gru", x, [h0], p, [dh])
+    what = f"gru_step_backward ({_label(x, h0)}{label})"
+    check_array(dx, rx.astype(x.dtype), f"{what} dx")
+    check_array(dhp, rh.astype(x.dtype), f"{what} dh_prev (the direct path z * dh_next plus the three gates)")
+    check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()},
+                f"{what} (in the n block, the hidden side gets r times the input side's gradient)")
+
+
+@graded("gru_step_backward", points=3)
+def test_gru_step_backward_parity(sub, rng):
+    for kind in ("random", "random", "n1"):
+        x, h0, p = _step_inputs(rng, kind)
+        _step_backward_check(sub, x, h0, p, arr(rng, *h0.shape))
+
+
+@graded("gru_step_backward", points=1)
+def test_gru_step_backward_numerical(sub, rng):
+    x, h0, p = _step_inputs(rng)
+    dh = arr(rng, *h0.shape)
+    _, cache = unpack(sub.call("gru_step_forward", x, h0, p), 2, "gru_step_forward")
+    dx, dhp, grads = unpack(sub.call("gru_step_backward", dh, cache), 3, "gru_step_backward")
+    if not isinstance(grads, dict):
+        raise Fail("gru_step_backward: grads must be a dict")
+    targets = [(0, dx, "dx"), (1, dhp, "dh_prev")] + [((2, k), grads.get(k), f"grads[{k!r}]") for k in p]
+    for target, got, name in targets:
+        if got is None:
+            raise Fail(f"gru_step_backward: {name} is missing")
+        flat, num = remote_numgrad(sub, "gru_step_forward", [x, h0, p], target, [dh], lambda o: o[:1], 2, rng)
+        check_numgrad(got, flat, num, f"gru_step_backward {name}")
+
+
+@graded("gru_step_backward", points=1)
+def test_gru_step_backward_float32(sub, rng):
+    x, h0, p = _step_inputs(rng, dtype=np.float32)
+    _step_backward_check(sub, x, h0, p, arr(rng, *h0.shape, dtype=np.float32), ", float32")
+
+
+# ------------------------------------------------------------------------ gru_forward
+def _forward_check(sub, x, h0, p, label=""):
+    h, _ = unpack(sub.call("gru_forward", x, h0, p), 2, "gru_forward")
+    ref = seq_ref("gru", x, [h0], p)
+    with_hint(lambda: check_array(h, ref.astype(x.dtype), f"gru_forward h ({_label(x, h0)}{label}; "
+                                  "every step's hidden state, shape (N, T, H))"),
+              lambda: hint_gru(x, h0, p, h, seq=True))
+
+
+@graded("gru_forward", points=3)
+def test_gru_forward_parity(sub, rng):
+    for kind in ("random", "random", "n1", "t1"):
+        _forward_check(sub, *_seq_inputs(rng, kind))
+
+
+@graded("gru_forward", points=1)
+def test_gru_forward_float32_unmodified(sub, rng):
+    x, h0, p = _seq_inputs(rng, dtype=np.float32)
+    _forward_check(sub, x, h0, p, ", float32")
+    _, args, _ = sub.call_with_args("gru_forward", x.copy(), h0.copy(), copy_params(p))
+    check_unmodified({"x": x, "h0": h0, "params": p}, dict(zip(["x", "h0", "params"], args)), "gru_forward")
+
+
+# ----------------------------------------------------------------------- gru_backward
+def _backward_check(sub, x, h0, p, dh, label=""):
+    _, cache = unpack(sub.call("gru_forward", x, h0, p), 2, "gru_forward")
+    (dx, dh0, grads), args, _ = sub.call_with_args("gru_backward", dh.copy(), cache)
+    _, (rx, rh, rg) = seq_ref("gru", x, [h0], p, dh)
+    what = f"gru_backward ({_label(x, h0)}{label})"
+
+    def check():
+        check_array(dx, rx.astype(x.dtype), f"{what} dx")
+        check_array(dh0, rh.astype(x.dtype), f"{what} dh0")
+        check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, f"{what} (summed over the steps)")
+
+    with_hint(check, lambda: hint_bptt("gru", x, [h0], p, dh, dx, grads))
+    check_unmodified({"dh": dh}, {"dh": args[0]}, "gru_backward")
+
+
+@graded("gru_backward", points=3)
+def test_gru_backward_parity(sub, rng):
+    for kind in ("random", "random", "n1", "t1"):
+        x, h0, p = _seq_inputs(rng, kind)
+        _backward_check(sub, x, h0, p, arr(rng, *x.shape[:2], h0.shape[1]))
+
+
+@graded("gru_backward", points=1)
+def test_gru_backward_last_step_only(sub, rng):
+    N, D, H = dims(rng)
+    T = 5
+    x, h0, p = arr(rng, N, T, D), arr(rng, N, H), params(rng, "gru", D, H)
+    dh = np.zeros((N, T, H))
+    dh[:, -1] = rng.standard_normal((N, H))
+    _backward_check(sub, x, h0, p, dh, "; dh is zero except at the last step")
+
+
+@graded("gru_backward", points=1)
+def test_gru_backward_numerical(sub, rng):
+    N, D, H = dims(rng)
+    T = 3
+    x, h0, p = arr(rng, N, T, D), arr(rng, N, H), params(rng, "gru", D, H)
+    dh = arr(rng, N, T, H)
+    _, cache = unpack(sub.call("gru_forward", x, h0, p), 2, "gru_forward")
+    dx, dh0, grads = unpack(sub.call("gru_backward", dh, cache), 3, "gru_backward")
+    if not isinstance(grads, dict):
+        raise Fail("gru_backward: grads must be a dict")
+    targets = [(0, dx, "dx"), (1, dh0, "dh0")] + [((2, k), grads.get(k), f"grads[{k!r}]") for k in p]
+    for target, got, name in targets:
+        if got is None:
+            raise Fail(f"gru_backward: {name} is missing")
+        flat, num = remote_numgrad(sub, "gru_forward", [x, h0, p], target, [dh], lambda o: o[:1], 2, rng)
+        check_numgrad(got, flat, num, f"gru_backward {name}")
+
+
+@graded("gru_backward", points=1)
+def test_gru_backward_float32(sub, rng):
+    x, h0, p = _seq_inputs(rng, dtype=np.float32)
+    _backward_check(sub, x, h0, p, arr(rng, *x.shape[:2], h0.shape[1], dtype=np.float32), ", float32")
