@@ -24,6 +24,13 @@ def main(argv=None) -> int:
     g.add_argument("--memory-mb", type=int, default=Limits.memory_bytes // 2**20, metavar="MB")
     g.add_argument("--no-progress", action="store_true")
     sub.add_parser("list", help="list assignments and their graded tests")
+    sp = sub.add_parser("sync-points", help="set each visible test cell's nbgrader points to the hidden points "
+                        "of the functions it checks (in solutions/; then run make release)")
+    sp.add_argument("chapters", nargs="*", metavar="CHAPTER")
+    gbp = sub.add_parser("gradebook", help="load RESULTS_DIR into nbgrader's gradebook (for nbgrader export "
+                         "and formgrader)")
+    gbp.add_argument("results", type=Path, metavar="RESULTS_DIR")
+    gbp.add_argument("--submitted", type=Path, metavar="DIR", help="also copy the notebooks to autograded/")
     a = p.parse_args(argv)
 
     from . import runner
@@ -35,6 +42,22 @@ def main(argv=None) -> int:
                 print(f"{name}/{nbt.notebook}.ipynb: {len(nbt.tests)} tests, {pts:g} points")
                 for t in nbt.tests:
                     print(f"    {t.name:50s} {t.function:28s} {t.points:g}")
+        return 0
+
+    if a.cmd == "sync-points":
+        from .nbgrader_bridge import sync_points
+
+        for line in sync_points(chapters=a.chapters or None):
+            print(line)
+        return 0
+    if a.cmd == "gradebook":
+        from .nbgrader_bridge import import_results
+
+        if not a.results.is_dir():
+            print(f"autograder: error: RESULTS_DIR {a.results} is not a directory", file=sys.stderr)
+            return 2
+        print(f"autograder: {import_results(a.results, a.submitted)} results loaded into nbgrader's gradebook",
+              file=sys.stderr)
         return 0
 
     if not a.submitted.is_dir():
