@@ -220,6 +220,8 @@ class _Child:
 
     def handle_request(self, req, blobs):
         op = req["op"]
+        if "seed" in req and op != "seed":  # a test's seed travels with its first call
+            _seed(req["seed"])
         if op == "seed":
             _seed(req["seed"])
             return None
@@ -393,19 +395,25 @@ def host_main() -> None:
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     import numpy  # noqa: F401  (imported once here, shared by every forked child)
 
-    for mod in ("torch", "matplotlib", "matplotlib.pyplot", "tqdm", "tqdm.auto", "scipy"):
+    for mod in ("torch", "matplotlib", "matplotlib.pyplot", "tqdm", "tqdm.auto", "rnnlib"):
         try:
             __import__(mod)
         except Exception:
             pass
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
-    for mod in os.environ.get("AUTOGRADER_PRELOAD", "").split(","):
-        if mod:
+    try:  # every module of the course library, so that no notebook pays for importing it
+        import pkgutil
+
+        import rnnlib
+
+        for m in pkgutil.iter_modules(rnnlib.__path__):
             try:
-                __import__(mod)
+                __import__(f"rnnlib.{m.name}")
             except Exception:
                 pass
+    except Exception:
+        pass
 
     inp, out = 0, 1
     reader = FrameReader()

@@ -166,11 +166,18 @@ class Submission:
     def __init__(self, host, call_seconds: float | None = None):
         self._host = host
         self._seconds = call_seconds
+        self._pending_seed = None
+
+    def _request(self, msg, blobs=(), what="running your code"):
+        if self._pending_seed is not None:
+            msg = dict(msg, seed=self._pending_seed)
+            self._pending_seed = None
+        return self._host.request(msg, blobs, self._seconds, what)
 
     def _req(self, msg, args=(), kwargs=None, what="running your code"):
         blobs: list[bytes] = []
         msg = dict(msg, args=_encode_args(tuple(args), blobs), kwargs=_encode_args(dict(kwargs or {}), blobs))
-        tree, rblobs = self._host.request(msg, blobs, self._seconds, what)
+        tree, rblobs = self._request(msg, blobs, what)
         return _decode(tree, rblobs)
 
     def call(self, name: str, *args, **kwargs):
@@ -200,29 +207,27 @@ class Submission:
     def backward(self, tensors, grads) -> None:
         """torch.autograd.backward(tensors, grads) in the student's process."""
         blobs = [array_to_bytes(np.asarray(g)) for g in grads]
-        self._host.request({"op": "backward", "handles": [t.handle for t in tensors],
-                            "grads": list(range(len(blobs)))}, blobs, self._seconds, "running backward")
+        self._request({"op": "backward", "handles": [t.handle for t in tensors],
+                       "grads": list(range(len(blobs)))}, blobs, "running backward")
 
     def param_grads(self, module) -> dict:
         """{name: RemoteTensor or None} for the ``.grad`` of each of a remote module's parameters."""
-        tree, blobs = self._host.request({"op": "param_grads", "h": module.handle}, (), self._seconds,
-                                         "reading parameter gradients")
+        tree, blobs = self._request({"op": "param_grads", "h": module.handle}, (), "reading parameter gradients")
         return _decode(tree, blobs)
 
     def define(self, source: str, name: str) -> Remote:
         """Create a probe function in the student's process from ``source`` (it sees only ``np``)."""
-        tree, blobs = self._host.request({"op": "define", "source": source, "name": name}, (),
-                                         self._seconds, "defining a test function")
+        tree, blobs = self._request({"op": "define", "source": source, "name": name}, (), "defining a test function")
         return _decode(tree, blobs)
 
     def module_types(self, module) -> list:
         """Types of every submodule of a remote nn.Module, e.g. ['__main__.LSTM', 'torch.nn.modules...']."""
-        tree, blobs = self._host.request({"op": "module_types", "h": module.handle}, (), self._seconds,
-                                         "listing submodules")
+        tree, blobs = self._request({"op": "module_types", "h": module.handle}, (), "listing submodules")
         return _decode(tree, blobs)
 
     def seed(self, seed: int) -> None:
-        self._host.request({"op": "seed", "seed": int(seed)})
+        """Seed Python, NumPy and torch in the student's process before the test's next call."""
+        self._pending_seed = int(seed)
 
 
 # ------------------------------------------------------------------------------- checks

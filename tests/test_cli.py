@@ -91,3 +91,15 @@ def test_dask_cluster_gives_the_same_grades(small_class, tmp_path):
         r = run_grader(small_class, tmp_path / "dask", "--scheduler", cl.scheduler_address)
     assert r.returncode == 0, r.stderr
     assert _grades(tmp_path / "dask") == _grades(local)
+
+
+def test_without_bubblewrap_grading_still_works_and_says_so(tmp_path):
+    sub = make_class(tmp_path / "submitted", {"ref": {A: REPO / "solutions" / A}})
+    env = dict(os.environ, AUTOGRADER_NO_BWRAP="1")
+    r = subprocess.run([sys.executable, "-m", "autograder", "grade", str(sub), "--out", str(tmp_path / "out"),
+                        "--no-progress"], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "WEAK" in r.stderr and "bubblewrap" in r.stderr
+    doc = json.loads((tmp_path / "out" / "ref" / A / "results.json").read_text())
+    assert doc["sandbox"].startswith("WEAK") and doc["score"] == doc["max_score"]
+    assert "WEAK" in (tmp_path / "out" / "ref" / A / "feedback.md").read_text()
