@@ -1,0 +1,269 @@
+"""Mutation score of the hidden tests: how many small bugs in each reference answer they catch.
+
+    python tools/mutation.py [CHAPTER ...] [--quick N] [--json OUT] [--workers 2]
+
+For every answer cell of every reference notebook, an AST mutator makes one change at a time inside
+the solution region (never in the signature or docstring): operator and sign swaps, a constant
+changed by one (indices, axes, gate offsets), a dropped `.T` transpose, a dropped term of a sum or
+product, `+=` turned into `=` (a gradient no longer accumulated), `reversed(...)` dropped, a
+`range` shortened by one, a comparison flipped, a slice bound moved. Each mutant becomes a
+"student" whose notebook differs from the reference in that one cell; the whole set is graded in one
+run. A mutant is killed when it loses points; it is killed *on its own function* when a test of the
+mutated graded name loses points.
+
+Equivalent mutants (no observable change: e.g. `x + 0` style rewrites, or a constant in a message)
+are listed with a reason in tools/mutation_equivalents.json and excluded from the score.
+`--quick N` grades N mutants per graded name (a deterministic sample) for CI.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EQUIV_FILE = Path(__file__).with_name("mutation_equivalents.json")
+MARK_B, MARK_E = "### BEGIN SOLUTION", "### END SOLUTION"
+
+SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.MatMult: ast.Mult,
+        ast.Pow: ast.Mult, ast.FloorDiv: ast.Div}
+CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+
+
+def solution_lines(src: str) -> set[int]:
+    """1-based line numbers inside solution regions."""
+    inside, lines = False, set()
+    for i, line in enumerate(src.splitlines(), 1):
+        if MARK_B in line:
+            inside = True
+        elif MARK_E in line:
+            inside = False
+        elif inside:
+            lines.add(i)
+    return lines
+
+
+def candidates(tree: ast.AST, lines: set[int]):
+    """(node path, kind, label) for every mutation site inside the solution lines."""
+    out = []
+    for node in ast.walk(tree):
+        ln = getattr(node, "lineno", None)
+        if ln is None or ln not in lines:
+            continue
+        if isinstance(node, ast.BinOp):
+            if type(node.op) in SWAP:
+                out.append((node, "binop", f"{type(node.op).__name__}->{SWAP[type(node.op)].__name__}"))
+            out.append((node, "drop_right", "keep left operand"))
+            out.append((node, "drop_left", "keep right operand"))
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            out.append((node, "unary", "drop minus"))
+        elif isinstance(node, ast.Compare) and type(node.ops[0]) in CMP:
+            out.append((node, "compare", f"{type(node.ops[0]).__name__}->{CMP[type(node.ops[0])].__name__}"))
+        elif isinstance(node, ast.Constant) and type(node.value) in (int, float) and not isinstance(node.value, bool):
+            out.append((node, "const+1", f"{node.value}->{node.value + 1}"))
+            if node.value != 0:
+                out.append((node, "const0", f"{node.value}->0"))
+        elif isinstance(node, ast.Attribute) and node.attr == "T":
+            out.append((node, "dropT", "drop .T"))
+        elif isinstance(node, ast.AugAssign):
+            out.append((node, "augassign", f"{type(node.op).__name__}= -> ="))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "reversed":
+            out.append((node, "unreverse", "drop reversed()"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range" and node.args:
+            out.append((node, "range-1", "range one shorter"))
+        elif isinstance(node, ast.Slice) and (node.lower is not None or node.upper is not None):
+            out.append((node, "slice", "move slice bound"))
+        elif isinstance(node, ast.keyword) and node.arg in ("axis", "dim", "keepdims", "keepdim"):
+            out.append((node, "keyword", f"drop {node.arg}="))
+    return out
+
+
+def apply(tree: ast.AST, target: ast.AST, kind: str) -> ast.AST | None:
+    """A copy of ``tree`` with ``target`` mutated (found again by identity after the deep copy)."""
+    nodes_before = list(ast.walk(tree))
+    idx = nodes_before.index(target)
+    new = copy.deepcopy(tree)
+    node = list(ast.walk(new))[idx]
+    parent_of = {child: parent for parent in ast.walk(new) for child in ast.iter_child_nodes(parent)}
+
+    def replace(old, repl):
+        parent = parent_of[old]
+        for field, value in ast.iter_fields(parent):
+            if value is old:
+                setattr(parent, field, repl)
+                return True
+            if isinstance(value, list) and old in value:
+                value[value.index(old)] = repl
+                return True
+        return False
+
+    if kind == "binop":
+        node.op = SWAP[type(node.op)]()
+    elif kind == "drop_right":
+        replace(node, node.left)
+    elif kind == "drop_left":
+        replace(node, node.right)
+    elif kind == "unary":
+        replace(node, node.operand)
+    elif kind == "compare":
+        node.ops[0] = CMP[type(node.ops[0])]()
+    elif kind == "const+1":
+        node.value = node.value + 1
+    elif kind == "const0":
+        node.value = 0
+    elif kind == "dropT":
+        replace(node, node.value)
+    elif kind == "augassign":
+        replace(node, ast.Assign(targets=[node.target if not isinstance(node.target, ast.Name)
+                                          else ast.Name(node.target.id, ast.Store())], value=node.value,
+                                 lineno=node.lineno))
+    elif kind == "unreverse":
+        replace(node, node.args[0])
+    elif kind == "range-1":
+        if len(node.args) == 1:
+            node.args[0] = ast.BinOp(node.args[0], ast.Sub(), ast.Constant(1))
+        else:
+            node.args[0] = ast.BinOp(node.args[0], ast.Add(), ast.Constant(1))
+    elif kind == "slice":
+        if node.lower is not None:
+            node.lower = ast.BinOp(node.lower, ast.Add(), ast.Constant(1))
+        else:
+            node.upper = ast.BinOp(node.upper, ast.Sub(), ast.Constant(1))
+    elif kind == "keyword":
+        parent = parent_of[node]
+        parent.keywords.remove(node)
+    return ast.fix_missing_locations(new)
+
+
+def mutants_of(src: str):
+    """[(mutant id, label, mutated source)] for one answer cell."""
+    lines = solution_lines(src)
+    clean = "\n".join(l for l in src.splitlines() if MARK_B not in l and MARK_E not in l)
+    # markers are removed, so line numbers shift; recompute the solution lines on the clean text
+    keep, shift, n = set(), 0, 0
+    for i, line in enumerate(src.splitlines(), 1):
+        if MARK_B in line or MARK_E in line:
+            shift += 1
+            continue
+        if i in lines:
+            keep.add(i - shift)
+    tree = ast.parse(clean)
+    base = ast.unparse(tree)
+    out, seen = [], set()
+    for node, kind, label in candidates(tree, keep):
+        try:
+            mutated = ast.unparse(apply(tree, node, kind))
+        except Exception:
+            continue
+        if mutated == base or mutated in seen:
+            continue
+        seen.add(mutated)
+        line = getattr(node, "lineno", 0)
+        mid = f"L{line}:{kind}:{hashlib.sha1(mutated.encode()).hexdigest()[:6]}"
+        out.append((mid, f"line {line}: {label}", mutated))
+    return out
+
+
+def build(chapters, quick: int | None, root: Path):
+    """Write one student folder per mutant; returns {student_id: (chapter, notebook, function, mid, label)}."""
+    index = {}
+    for ch in chapters:
+        for nbpath in sorted((REPO / "solutions" / ch).glob("*.ipynb")):
+            nb = json.load(open(nbpath))
+            for c in nb["cells"]:
+                c["source"] = "".join(c["source"])
+            clean_nb = copy.deepcopy(nb)
+            for c in clean_nb["cells"]:
+                c["source"] = "\n".join(l for l in c["source"].splitlines() if MARK_B not in l and MARK_E not in l)
+            for ci, c in enumerate(nb["cells"]):
+                meta = c.get("metadata", {}).get("nbgrader", {})
+                if not meta.get("solution"):
+                    continue
+                fn = meta["grade_id"]
+                muts = mutants_of(c["source"])
+                if quick:
+                    muts = sorted(muts, key=lambda m: hashlib.sha1(m[0].encode()).hexdigest())[:quick]
+                for mid, label, mutated in muts:
+                    sid = f"m{len(index):05d}"
+                    student_nb = copy.deepcopy(clean_nb)
+                    student_nb["cells"][ci]["source"] = mutated
+                    folder = root / sid / ch
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / nbpath.name).write_text(json.dumps(student_nb))
+                    index[sid] = (ch, nbpath.stem, fn, mid, label)
+    return index
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("chapters", nargs="*")
+    p.add_argument("--quick", type=int, default=None, help="mutants per graded name (deterministic sample)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--target", type=float, default=0.95)
+    a = p.parse_args(argv)
+    chapters = a.chapters or sorted(d.name for d in (REPO / "solutions").iterdir() if d.is_dir())
+    equiv = json.loads(EQUIV_FILE.read_text()) if EQUIV_FILE.exists() else {}
+    tmp = Path(tempfile.mkdtemp(prefix="mutation-"))
+    try:
+        index = build(chapters, a.quick, tmp / "submitted")
+        print(f"{len(index)} mutants in {len(chapters)} chapters; grading...", file=sys.stderr)
+        r = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp / "submitted"), "--out",
+                            str(tmp / "out"), "--workers", str(a.workers), "--cell-timeout", "20",
+                            "--call-timeout", "10"], cwd=REPO)
+        if r.returncode:
+            return r.returncode
+        stats = defaultdict(lambda: {"mutants": 0, "killed": 0, "own": 0, "equivalent": 0, "survivors": []})
+        for sid, (ch, nb, fn, mid, label) in index.items():
+            doc = json.loads((tmp / "out" / sid / ch / "results.json").read_text())
+            key = f"{ch}/{fn}"
+            st = stats[key]
+            mine = [t for t in doc["tests"] if t["function"] == fn]
+            own = any(t["status"] != "passed" for t in mine)
+            killed = own or doc["score"] < doc["max_score"] - _missing_other_notebooks(doc, nb)
+            if f"{key}:{mid}" in equiv:
+                st["equivalent"] += 1
+                continue
+            st["mutants"] += 1
+            st["killed"] += killed
+            st["own"] += own
+            if not killed:
+                st["survivors"].append(f"{mid} ({label})")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    total = {"mutants": 0, "killed": 0}
+    ok = True
+    print(f"{'graded name':45s} {'mutants':>7s} {'killed':>7s} {'own fn':>7s} {'equiv':>6s} {'score':>7s}")
+    for key in sorted(stats):
+        st = stats[key]
+        score = st["killed"] / st["mutants"] if st["mutants"] else 1.0
+        ok &= score >= a.target
+        total["mutants"] += st["mutants"]
+        total["killed"] += st["killed"]
+        print(f"{key:45s} {st['mutants']:7d} {st['killed']:7d} {st['own']:7d} {st['equivalent']:6d} {100 * score:6.1f}%")
+        for s in st["survivors"]:
+            print(f"    survived: {s}")
+    overall = total["killed"] / total["mutants"] if total["mutants"] else 1.0
+    print(f"{'overall':45s} {total['mutants']:7d} {total['killed']:7d} {'':7s} {'':6s} {100 * overall:6.1f}%")
+    if a.json:
+        a.json.write_text(json.dumps({"per_name": stats, "overall": overall}, indent=1))
+    return 0 if ok else 1
+
+
+def _missing_other_notebooks(doc: dict, nb: str) -> float:
+    """Points of the assignment's other notebooks (not submitted by a mutant student)."""
+    return sum(t["max_points"] for t in doc["tests"] if t["status"] == "missing"
+               and "was not submitted" in t["message"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
