@@ -16,13 +16,10 @@ def adding_batch(n: int, T: int, generator: torch.Generator | None = None, devic
     exactly two steps, one in the first half ``[0, T // 2)`` and one in the second ``[T // 2, T)``;
     the target is the sum of the two marked values. Predicting the mean (1.0) gives MSE 1/6.
     """
-    values = torch.rand(n, T, generator=generator, dtype=dtype)
-    first = torch.randint(0, T // 2, (n,), generator=generator)
-    second = torch.randint(T // 2, T, (n,), generator=generator)
-    marks = torch.zeros(n, T, dtype=dtype)
-    rows = torch.arange(n)
-    marks[rows, first] = 1.0
-    marks[rows, second] = 1.0
-    x = torch.stack([values, marks], dim=-1)  # (n, T, 2)
-    y = values[rows, first] + values[rows, second]  # (n,)
+    values = torch.rand(n, T, generator=generator, dtype=dtype)  # (n, T)
+    idx = torch.stack([torch.randint(0, T // 2, (n,), generator=generator),
+                       torch.randint(T // 2, T, (n,), generator=generator)], dim=1)  # (n, 2) marked steps
+    marker = torch.zeros(n, T, dtype=dtype).scatter_(1, idx, 1.0)  # (n, T)
+    x = torch.stack([values, marker], dim=-1)  # (n, T, 2)
+    y = values.gather(1, idx).sum(dim=1)  # (n,)
     return x.to(device), y.to(device)

@@ -40,8 +40,13 @@ def _norm(line: str) -> str:
 
 
 def _texts(paths):
+    """(path, whitespace-normalised text); a notebook's text is its cells' sources."""
     for p in paths:
-        yield p, " ".join(p.read_text(errors="replace").split())
+        if p.suffix == ".ipynb":
+            text = " ".join("".join(c["source"]) for c in json.load(open(p))["cells"])
+        else:
+            text = p.read_text(errors="replace")
+        yield p, " ".join(text.split())
 
 
 def _student_and_reader_files():
@@ -60,8 +65,6 @@ def test_no_solution_code_in_exercises_book_or_library():
     sol = solution_lines()
     assert len(sol) > 20, "the leak check found too few solution lines to be meaningful"
     for p, text in _texts(_student_and_reader_files()):
-        if p.suffix == ".ipynb":
-            text = " ".join(" ".join("".join(c["source"]) for c in json.load(open(p))["cells"]).split())
         hits = [s for s in sol if s in text]
         assert not hits, f"{p.relative_to(REPO)} contains solution code: {hits[:3]}"
 

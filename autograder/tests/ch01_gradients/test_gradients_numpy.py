@@ -194,8 +194,8 @@ def test_sigmoid_backward_float32(sub, rng):
 
 # ---------------------------------------------------------------------- two_layer_net
 def _net(rng, N, D, H, C):
-    params = {"W1": rng.standard_normal((H, D)), "b1": rng.standard_normal(H),
-              "W2": rng.standard_normal((C, H)), "b2": rng.standard_normal(C)}
+    shapes_ = {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}
+    params = {k: rng.standard_normal(v) for k, v in shapes_.items()}
     return rng.standard_normal((N, D)), rng.standard_normal((N, C)), params
 
 
