@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	touch $@
 
 book: venv  ## build the executed book into _build/html (warnings are errors)
-	set -o pipefail; jupyter-book build . -W -n --keep-going 2>&1 | tee _build.log
+	set -o pipefail; mkdir -p _build; jupyter-book build . -W -n --keep-going 2>&1 | tee _build/book.log
 
 test: venv  ## the whole test suite (builds the book once, grades every chapter)
 	$(PY) -m pytest
