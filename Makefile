@@ -8,7 +8,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)
 CHAPTERS ?= $(notdir $(wildcard solutions/ch*))
 
-.PHONY: venv book test release selfcheck grade clean bench lab
+.PHONY: venv book test release selfcheck grade clean bench lab mutation
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,12 @@ selfcheck: venv  ## grade reference solutions (must be 100%) and released stubs 
 
 grade: venv  ## grade a class: make grade SUBMITTED=submitted OUT=results
 	$(PY) -m autograder grade $(or $(SUBMITTED),submitted) --out $(or $(OUT),results) --workers 2
+
+bench: venv  ## every benchmark in one table (clean book build, grading vs nbgrader, model speed)
+	$(PY) benchmarks/run_all.py
+
+mutation: venv  ## the full mutation check of the hidden tests (the quick subset runs in make test)
+	$(PY) tools/mutation.py
 
 clean:
 	rm -rf _build .nbgrader
