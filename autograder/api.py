@@ -201,6 +201,11 @@ class Submission:
         """Call a remote object: ``obj(*args, **kwargs)`` (a module's forward, say)."""
         return self._req({"op": "call", "target": {"h": obj.handle}}, args, kwargs, "running forward")
 
+    def invoke_with_args(self, obj, *args, **kwargs):
+        """As ``invoke``, but also returns the arguments afterwards: (value, args, kwargs)."""
+        return self._req({"op": "call", "target": {"h": obj.handle}, "return_args": True}, args, kwargs,
+                         "running forward")
+
     def getattr(self, obj, attr: str):
         return self._req({"op": "getattr", "h": obj.handle, "attr": attr})
 

@@ -1,0 +1,1 @@
+"""Hidden tests of chapter 6 (bidirectional and deep RNNs)."""
