@@ -63,7 +63,8 @@ def test_lstm_step_forward_unmodified(sub, rng):
 # ----------------------------------------------------------------- lstm_step_backward
 def _step_backward_check(sub, rng, x, h0, c0, p, dh, dc, label=""):
     _, _, cache = unpack(sub.call("lstm_step_forward", x, h0, c0, p), 3, "lstm_step_forward")
-    dx, dhp, dcp, grads = unpack(sub.call("lstm_step_backward", dh, dc, cache), 4, "lstm_step_backward")
+    res, args, _ = sub.call_with_args("lstm_step_backward", dh.copy(), dc.copy(), cache)
+    dx, dhp, dcp, grads = unpack(res, 4, "lstm_step_backward")
     _, (rx, rh, rc, rg) = cell_ref("lstm", x, [h0, c0], p, [dh, dc])
     what = f"lstm_step_backward ({_label(x, h0)}{label})"
     check_array(dx, rx.astype(x.dtype), f"{what} dx")
@@ -71,6 +72,7 @@ def _step_backward_check(sub, rng, x, h0, c0, p, dh, dc, label=""):
     check_array(dcp, rc.astype(x.dtype), f"{what} dc_prev (dc_next plus the path through h_next, "
                 "times the forget gate)")
     check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, what)
+    check_unmodified({"dh_next": dh, "dc_next": dc}, dict(zip(["dh_next", "dc_next"], args)), "lstm_step_backward")
 
 
 @graded("lstm_step_backward", points=3)

@@ -56,13 +56,15 @@ def test_gru_step_forward_unmodified(sub, rng):
 # ------------------------------------------------------------------ gru_step_backward
 def _step_backward_check(sub, x, h0, p, dh, label=""):
     _, cache = unpack(sub.call("gru_step_forward", x, h0, p), 2, "gru_step_forward")
-    dx, dhp, grads = unpack(sub.call("gru_step_backward", dh, cache), 3, "gru_step_backward")
+    res, args, _ = sub.call_with_args("gru_step_backward", dh.copy(), cache)
+    dx, dhp, grads = unpack(res, 3, "gru_step_backward")
     _, (rx, rh, rg) = cell_ref("gru", x, [h0], p, [dh])
     what = f"gru_step_backward ({_label(x, h0)}{label})"
     check_array(dx, rx.astype(x.dtype), f"{what} dx")
     check_array(dhp, rh.astype(x.dtype), f"{what} dh_prev (the direct path z * dh_next plus the three gates)")
     check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()},
                 f"{what} (in the n block, the hidden side gets r times the input side's gradient)")
+    check_unmodified({"dh_next": dh}, {"dh_next": args[0]}, "gru_step_backward")
 
 
 @graded("gru_step_backward", points=3)
