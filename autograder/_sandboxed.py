@@ -196,7 +196,11 @@ class _Child:
             self.send({"ev": "cell_start", "i": i})
             try:
                 name = f"<cell {i + 1}>" if i >= 0 else "<read-only cell>"
-                code = compile(_strip_magics(src), name, "exec")
+                text = _strip_magics(src)
+                import linecache  # so that tracebacks can quote the student's line
+
+                linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+                code = compile(text, name, "exec")
                 exec(code, self.ns)
                 self.send({"ev": "cell_done", "i": i, "ok": True})
             except BaseException as e:  # SystemExit and KeyboardInterrupt too: a cell may not stop us
@@ -303,7 +307,7 @@ def _short_tb(e: BaseException) -> str:
     if frames:
         f = frames[-1]
         where = f" (in {f.name}, {f.filename[1:-1]} line {f.lineno}: {(f.line or '').strip()[:120]})"
-    msg = str(e)
+    msg = str(e) or ("not implemented yet" if isinstance(e, NotImplementedError) else "")
     if len(msg) > 500:
         msg = msg[:500] + "..."
     return f"{type(e).__name__}: {msg}{where}"
