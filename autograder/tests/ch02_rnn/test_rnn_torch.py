@@ -13,6 +13,12 @@ NEEDLES = ["nn.RNN", "rnn_tanh", "_VF", "RNNBase"]
 FORBIDDEN = {"RNNCell": NEEDLES, "RNN": NEEDLES}
 CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 IDENT = "def ident(*a):\n    return a"
+# Subclassing torch.nn.RNN also counts as using it: look at every class in each submodule's MRO.
+TORCH_RNN_INSIDE = """
+def torch_rnn_inside(m):
+    return [c.__module__ + '.' + c.__qualname__ for mod in m.modules() for c in type(mod).__mro__
+            if c.__module__.startswith('torch.nn.modules.rnn')]
+"""
 
 
 def _dims(rng):
@@ -31,8 +37,9 @@ def _make(sub, cls, *args):
     if not isinstance(types, (list, tuple)):
         raise Fail(f"{cls}(...) should be an nn.Module")
     bad = [t for t in types if str(t).startswith("torch.nn.modules.rnn")]
+    bad = bad or sub.invoke(sub.define(TORCH_RNN_INSIDE, "torch_rnn_inside"), m)
     if bad:
-        raise Fail(f"{cls} must be written from scratch; it contains {bad[0]}")
+        raise Fail(f"{cls} must be written from scratch; it contains or extends {bad[0]}")
     return m
 
 
@@ -54,7 +61,7 @@ def _check_state_dict(sub, m, ref, cls):
     sd = sub.method(m, "state_dict")
     if not isinstance(sd, dict):
         raise Fail(f"{cls}.state_dict() should be a dict of tensors")
-    want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    want = {name: tuple(t.shape) for name, t in ref.state_dict().items()}  # the torch.nn module's layout
     if sorted(sd) != sorted(want):
         raise Fail(f"{cls}.state_dict() keys {sorted(sd)}, expected {sorted(want)} (the names of torch.nn.{cls}"
                    + (", batch_first=True" if cls == "RNN" else "") + ")")
@@ -127,20 +134,24 @@ def test_RNNCell_state_dict(sub, rng):
     _check_state_dict(sub, m, torch.nn.RNNCell(D, H), "RNNCell")
 
 
-@graded("RNNCell", points=1)
-def test_RNNCell_init(sub, rng):
+def _check_init(sub, cls, names):
     D, H = 40, 50
-    m = _make(sub, "RNNCell", D, H)
+    m = _make(sub, cls, D, H)
     sd = sub.method(m, "state_dict")
     k = 1 / np.sqrt(H)
-    for name in CELL_KEYS:
+    for name in names:
         v = sd.get(name) if isinstance(sd, dict) else None
         if not isinstance(v, RemoteTensor):
-            raise Fail(f"RNNCell.state_dict() has no tensor {name!r}")
+            raise Fail(f"{cls}.state_dict() has no tensor {name!r}")
         a = v.array.astype(np.float64)
         if np.abs(a).max() > k + 1e-6 or a.std() < 0.4 * k / np.sqrt(3):
-            raise Fail(f"RNNCell {name}: initialise uniformly in [-1/sqrt(H), 1/sqrt(H)] like torch.nn.RNNCell "
+            raise Fail(f"{cls} {name}: initialise uniformly in [-1/sqrt(H), 1/sqrt(H)] like torch.nn.{cls} "
                        f"(got values in [{a.min():.3g}, {a.max():.3g}], std {a.std():.3g}, for H={H})")
+
+
+@graded("RNNCell", points=1)
+def test_RNNCell_init(sub, rng):
+    _check_init(sub, "RNNCell", CELL_KEYS)
 
 
 @graded("RNNCell", points=2)
@@ -205,6 +216,11 @@ def test_RNN_state_dict(sub, rng):
     _, D, H = _dims(rng)
     m = _make(sub, "RNN", D, H)
     _check_state_dict(sub, m, torch.nn.RNN(D, H, batch_first=True), "RNN")
+
+
+@graded("RNN", points=1)
+def test_RNN_init(sub, rng):
+    _check_init(sub, "RNN", [k + "_l0" for k in CELL_KEYS])
 
 
 @graded("RNN", points=3)
