@@ -149,7 +149,7 @@ def _case(rng, kind, N, T, D, H, dtype=np.float64):
 
 def _uni(kind, x, state, params, dh=None):
     """One direction in float64 torch autograd: h (N, T, H) and, given dh, (dx, dstate, grads)."""
-    D, H = params["weight_ih"].shape[1], params["weight_hh"].shape[1]
+    H, D = np.shape(params["weight_hh"])[1], np.shape(params["weight_ih"])[1]
     m = MODULES[kind](D, H, batch_first=True).double()
     with torch.no_grad():
         for k in KEYS:

@@ -55,7 +55,7 @@ def _check_state_dict(sub, m, ref, kind, D, H, L, bi):
     got = sub.method(m, "state_dict")
     if not isinstance(got, dict):
         raise Fail(f"{kind}(...).state_dict() did not return a dict")
-    want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    want = {name: tuple(p.shape) for name, p in ref.state_dict().items()}
     what = f"{kind}({D}, {H}, {_cfg(L, bi)}).state_dict()"
     missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
     if missing or extra:
