@@ -274,6 +274,47 @@ def grade_one_to_disk(host_factory, submitted, out, s, a, h, limits, isolation):
     return doc
 
 
+_PROC_HOST = None
+
+
+def _proc_grade(job):
+    """One submission in a worker process (its own trusted side: no GIL shared with other workers)."""
+    global _PROC_HOST
+    submitted, out, s, a, h, limits, isolation = job
+
+    def factory():
+        global _PROC_HOST
+        if _PROC_HOST is None:
+            _PROC_HOST = Host(limits)
+        return _PROC_HOST
+
+    for attempt in range(2):
+        try:
+            grade_one_to_disk(factory, submitted, out, s, a, h, limits, isolation)
+            return s, a, None
+        except Exception as e:  # the host itself failed: start a new one and try once more
+            if _PROC_HOST is not None:
+                _PROC_HOST.close()
+            _PROC_HOST = None
+            err = f"{s}/{a}: {e}"
+    return s, a, err
+
+
+def _run_processes(submitted, out, todo, workers, limits, isolation, bar):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = mp.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futs = [pool.submit(_proc_grade, (submitted, out, s, a, h, limits, isolation)) for s, a, h in todo]
+        for f in as_completed(futs):
+            _, _, err = f.result()
+            if err:
+                print(f"autograder: {err}", file=sys.stderr)
+            if bar is not None:
+                bar.update(1)
+
+
 def _run_local(submitted, out, todo, workers, limits, isolation, progress):
     q: queue.Queue = queue.Queue()
     for job in todo:
@@ -285,6 +326,13 @@ def _run_local(submitted, out, todo, workers, limits, isolation, progress):
             bar = tqdm(total=len(todo), unit="submission", file=sys.stderr, leave=False)
         except ImportError:
             bar = None
+    if workers > 1 and len(todo) > 1:
+        try:
+            _run_processes(submitted, out, todo, min(workers, len(todo)), limits, isolation, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        return
     lock = threading.Lock()
     errors = []
 
