@@ -180,6 +180,9 @@ def cases():
     # 23. processes left behind
     nbcase("spawn_processes", append(base(),
            "import subprocess\nprocs = [subprocess.Popen(['sleep', '4242']) for _ in range(20)]", after="setup"), ok)
+    nbcase("fork_storm", append(base(),
+           "import os, time\nfor _ in range(300):\n    try:\n        if os.fork() == 0:\n            time.sleep(60)\n"
+           "            os._exit(0)\n    except OSError:\n        break", after="setup"), ok)
     # 24. an in-place mutation of the input loses the in-place test only
     nbcase("mutates_input", set_src(base(), "numerical_gradient",
            "def numerical_gradient(f, x, h=1e-5):\n    grad = np.zeros_like(x, dtype=float)\n"
@@ -258,7 +261,7 @@ def test_grader_exits_zero(corpus):
     assert corpus["rc"] == 0, corpus["stderr"][-3000:]
 
 
-NEEDS_SANDBOX = {"read_instructor_files", "network", "kill_parent", "spawn_processes", "forge_results"}
+NEEDS_SANDBOX = {"read_instructor_files", "network", "kill_parent", "spawn_processes", "forge_results", "fork_storm"}
 
 
 @pytest.mark.parametrize("student", sorted(cases()))
