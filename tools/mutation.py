@@ -168,6 +168,11 @@ def mutants_of(src: str):
             continue
         seen.add(mutated)
         line = getattr(node, "lineno", 0)
+        import difflib
+
+        changed = [l[1:].strip() for l in difflib.unified_diff(base.splitlines(), mutated.splitlines(), lineterm="", n=0)
+                   if l.startswith("+") and not l.startswith("+++")]
+        label = f"{label}: {' / '.join(changed)[:160]}"
         mid = f"L{line}:{kind}:{hashlib.sha1(mutated.encode()).hexdigest()[:6]}"
         out.append((mid, f"line {line}: {label}", mutated))
     return out

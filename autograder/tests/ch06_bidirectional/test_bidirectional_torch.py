@@ -273,7 +273,23 @@ def _register(kind):
             if not np.array_equal(h.array, e):
                 raise Fail(f"{kind}.forward modified its input hx in place; work on new tensors instead")
 
-    tests = [("state_dict", 1, state_dict_test), ("forward_parity", 3, forward_parity_test),
+    def init_test(sub, rng):
+        # torch.nn initialises every weight and bias of RNN/GRU/LSTM uniformly in [-1/sqrt(H), 1/sqrt(H)]
+        H = 25
+        m = sub.new(kind, 3, H, num_layers=2, bidirectional=True)
+        sd = sub.method(m, "state_dict")
+        if not isinstance(sd, dict) or not sd:
+            raise Fail(f"{kind}(...).state_dict() did not return a dict of tensors")
+        k = 1 / np.sqrt(H)
+        for name, t in sd.items():
+            a = getattr(t, "array", None)
+            if a is None or a.size == 0:
+                raise Fail(f"{kind}: state_dict entry {name} is not a tensor")
+            if np.abs(a).max() > k * (1 + 1e-6) or np.abs(a).max() < 0.5 * k or np.std(a) < 0.2 * k:
+                raise Fail(f"{kind}: {name} should start uniform in [-1/sqrt(H), 1/sqrt(H)] = [-{k:.3f}, {k:.3f}] "
+                           f"as in torch.nn; its values lie in [{a.min():.3f}, {a.max():.3f}]")
+
+    tests = [("state_dict", 1, state_dict_test), ("init", 1, init_test), ("forward_parity", 3, forward_parity_test),
              ("default_state", 1, default_state_test), ("float32", 1, float32_test),
              ("backward_parity", 3, backward_parity_test), ("backward_edge", 1, backward_edge_test),
              ("from_scratch", 1, from_scratch_test), ("inputs_unmodified", 1, unmodified_test)]
