@@ -240,3 +240,48 @@ def device_check(sub, rng, kind, level):
             raise Fail(f"{name} with hx=None, parameters in float64 on {dev}: {oname} is {o.dtype} on {o.device}; "
                        "create the zero state with the input's dtype and device (x.new_zeros)")
         check_array(o, v, f"{name} {oname} with hx=None (zero initial state)")
+
+
+def random_shape(rng, N=None, T=None):
+    """(N, T, D, H) with D != H, so that a transposed weight cannot pass by accident."""
+    N = N or int(rng.integers(2, 5))
+    D = int(rng.integers(2, 7))
+    H = int(rng.integers(2, 7))
+    while H == D:
+        H = int(rng.integers(2, 8))
+    return N, T or int(rng.integers(2, 6)), D, H
+
+
+def register_module_tests(namespace: dict, kind: str) -> None:
+    """The hidden tests of a from-scratch cell and sequence module (ch04: LSTM, ch05: GRU).
+
+    Defines test_<Cell>_* and test_<Module>_* (state_dict and init, forward parity, backward, float32,
+    default state and device) in ``namespace``, the test module's globals, under stable names.
+    The gradient enters through output and every final state: a state cut from the graph, or one not
+    carried through time, shows up in the gradients on x, the initial states and the weights.
+    """
+    from autograder.api import graded
+
+    cell, seq = {"lstm": ("LSTMCell", "LSTM"), "gru": ("GRUCell", "GRU")}[kind]
+    tests = [
+        (cell, "state_dict_and_init", 1, lambda sub, rng: init_check(sub, rng, kind, "cell")),
+        (cell, "parity", 3, lambda sub, rng: [forward_check(sub, rng, kind, "cell", random_shape(rng, N))
+                                              for N in (None, None, 1)]),
+        (cell, "backward", 2, lambda sub, rng: [forward_check(sub, rng, kind, "cell", random_shape(rng, N),
+                                                              backward=True) for N in (None, 1)]),
+        (cell, "float32", 1, lambda sub, rng: forward_check(sub, rng, kind, "cell", random_shape(rng),
+                                                            dtype=np.float32, backward=True)),
+        (cell, "default_state_device", 1, lambda sub, rng: device_check(sub, rng, kind, "cell")),
+        (seq, "state_dict_and_init", 1, lambda sub, rng: init_check(sub, rng, kind, "seq")),
+        (seq, "parity", 3, lambda sub, rng: [forward_check(sub, rng, kind, "seq", random_shape(rng, N, T))
+                                             for N, T in ((None, None), (None, None), (1, None), (None, 1))]),
+        (seq, "backward", 2, lambda sub, rng: [forward_check(sub, rng, kind, "seq", random_shape(rng, N, T),
+                                                             backward=True) for N, T in ((None, None), (1, 1))]),
+        (seq, "float32", 1, lambda sub, rng: forward_check(sub, rng, kind, "seq", random_shape(rng),
+                                                           dtype=np.float32, backward=True)),
+        (seq, "default_state_device", 1, lambda sub, rng: device_check(sub, rng, kind, "seq")),
+    ]
+    for name, aspect, points, fn in tests:
+        fn.__name__ = f"test_{name}_{aspect}"
+        fn.__module__ = namespace["__name__"]  # the grader collects tests by their test module
+        namespace[fn.__name__] = graded(name, points=points)(fn)
