@@ -7,6 +7,7 @@ transposed weight cannot pass by accident; N = 1 and T = 1 are covered.
 import numpy as np
 import torch
 
+from autograder.refs import shapes
 from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
 from autograder.api import check_array as _check_array
 
@@ -25,13 +26,8 @@ def check_array(got, expected, what, rtol=None, atol=None, dtype=True):
 
 # ------------------------------------------------------------------------------ helpers
 def _dims(rng):
-    """Random (N, D, H) with D != H."""
-    N = int(rng.integers(2, 5))
-    D = int(rng.integers(2, 7))
-    H = int(rng.integers(2, 7))
-    while H == D:
-        H = int(rng.integers(2, 8))
-    return N, D, H
+    """Random (N, D, H) with D != H (the course's shared helper)."""
+    return shapes(rng, n_max=4)
 
 
 def _params(rng, D, H, dtype=np.float64, scale=None):

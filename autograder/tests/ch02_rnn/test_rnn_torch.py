@@ -7,6 +7,7 @@ num_layers=1, bidirectional=False is graded here (chapter 6 grades the rest).
 import numpy as np
 import torch
 
+from autograder.refs import shapes
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
 
 NEEDLES = ["nn.RNN", "rnn_tanh", "_VF", "RNNBase"]
@@ -22,12 +23,8 @@ def torch_rnn_inside(m):
 
 
 def _dims(rng):
-    N = int(rng.integers(2, 5))
-    D = int(rng.integers(2, 7))
-    H = int(rng.integers(2, 7))
-    while H == D:
-        H = int(rng.integers(2, 8))
-    return N, D, H
+    """Random (N, D, H) with D != H (the course's shared helper)."""
+    return shapes(rng, n_max=4)
 
 
 def _make(sub, cls, *args):
