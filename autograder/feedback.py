@@ -14,7 +14,7 @@ def esc(text) -> str:
     """Plain text for a Markdown table cell or list item: one line, HTML and Markdown escaped."""
     s = str(text).encode("utf-8", "replace").decode("utf-8")
     s = " ".join(s.split())  # no newline can start a block, no run of spaces a code block
-    s = html.escape(s, quote=True)
+    s = html.escape(s, quote=False)
     return _MD_SPECIAL.sub(r"\\\1", s)
 
 

@@ -142,8 +142,11 @@ class FrameReader:
 def array_to_bytes(a) -> bytes:
     import numpy as np
 
+    a = np.asarray(a)
+    if not a.flags.c_contiguous:
+        a = a.copy(order="C")  # (np.ascontiguousarray would turn a 0-d array into shape (1,))
     out = io.BytesIO()
-    np.lib.format.write_array(out, np.ascontiguousarray(a), allow_pickle=False)
+    np.lib.format.write_array(out, a, allow_pickle=False)
     return out.getvalue()
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -78,6 +80,9 @@ def remove(nb, gid):
 
 
 PORT = 0  # filled in by the fixture: a listener that must never see a connection
+FIND_CHANNEL = ("import gc, os, json, struct\n"
+                "def send(fd, ev):\n    h = json.dumps(ev).encode()\n"
+                "    os.write(fd, struct.pack('<I', len(h)) + h + struct.pack('<I', 0))\n")
 
 
 def cases():
@@ -207,19 +212,132 @@ def cases():
     # 28. builtins patched
     nbcase("patch_builtins", append(base(),
            "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.len = lambda x: 0", after="two_layer_net"), ok)
+
+    # ---- attacks on the grader's channel and on the students graded after this one (issue 10)
+    # 29. forged frames on the student's own channel: a reply with the live request id (read from the
+    #     child's memory), a reply for another id, control events, garbage: it only hurts itself
+    nbcase("forged_reply_live_id", append(base(), FIND_CHANNEL +
+           "for o in gc.get_objects():\n"
+           "    if type(o).__name__ == '_Child':\n"
+           "        for ev in ({'re': o.current_id, 'ok': True, 'value': {'t': 'none'}}, {'ev': 'exited'},\n"
+           "                   {'ev': 'ready'}, {'re': 12345, 'ok': True}):\n"
+           "            send(o.sock.fileno(), ev)\n", after="two_layer_net"), {f: "any" for f in ALL_FUNCS})
+    nbcase("reply_for_other_id", set_src(base(), "relative_error", FIND_CHANNEL +
+           "def relative_error(a, b):\n"
+           "    for o in gc.get_objects():\n"
+           "        if type(o).__name__ == '_Child':\n"
+           "            send(o.sock.fileno(), {'re': (o.current_id or 0) + 1, 'ok': True, 'value': {'t': 'float', 'v': 0.0}})\n"
+           "    return 0.0"), {**ok, "relative_error": "none"})
+    nbcase("deep_reply_frame", set_src(base(), "relative_error", FIND_CHANNEL +
+           "def relative_error(a, b):\n"
+           "    for o in gc.get_objects():\n"
+           "        if type(o).__name__ == '_Child':\n"
+           "            h = b'{\"re\": %d, \"ok\": true, \"value\": ' % o.current_id + b'[' * 200000 + b']' * 200000 + b'}'\n"
+           "            os.write(o.sock.fileno(), struct.pack('<I', len(h)) + h + struct.pack('<I', 0))\n"
+           "    return 0.0"), {**ok, "relative_error": "none"})
+    nbcase("huge_length_prefix", set_src(base(), "relative_error", FIND_CHANNEL +
+           "def relative_error(a, b):\n"
+           "    for o in gc.get_objects():\n"
+           "        if type(o).__name__ == '_Child':\n"
+           "            os.write(o.sock.fileno(), struct.pack('<I', 3000000000) + b'{')\n"
+           "    return 0.0"), {**ok, "relative_error": "none"})
+    nbcase("deep_value", set_src(base(), "relative_error",
+           "def relative_error(a, b):\n    v = 0.0\n    for _ in range(100000):\n        v = [v]\n    return v"),
+           {**ok, "relative_error": "none"})
+    nbcase("every_fd_garbage", append(base(),
+           "import os\nfor fd in range(0, 1024):\n    try:\n        os.write(fd, b'\\x05\\x00\\x00\\x00{}{}{' * 100)\n"
+           "    except OSError:\n        pass", after="two_layer_net"), {f: "any" for f in ALL_FUNCS})
+    # 30. processes that try to outlive the notebook and reach the next student
+    nbcase("detached_daemon", append(base(),
+           "import os, time, signal\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+           "        os.closerange(0, 1024)\n        end = time.time() + 90\n        while time.time() < end:\n"
+           "            for p in ('/tmp/numpy.py', '/tmp/rnnlib.py', '/tmp/sitecustomize.py', '/dev/shm/x'):\n"
+           "                try:\n                    open(p, 'w').write('raise SystemExit')\n"
+           "                except OSError:\n                    pass\n"
+           "            try:\n                os.kill(-1, signal.SIGKILL)\n            except OSError:\n                pass\n"
+           "            time.sleep(0.02)\n    os._exit(0)\n", after="two_layer_net"), {f: "any" for f in ALL_FUNCS})
+    nbcase("tmp_plant", append(base(),
+           "import os\nfor p in ('/tmp/numpy.py', '/tmp/rnnlib.py', '/tmp/sitecustomize.py', '/tmp/usercustomize.py'):\n"
+           "    open(p, 'w').write('raise SystemExit(3)\\n')\nos.makedirs('/tmp/mpl', exist_ok=True)\n"
+           "open('/tmp/mpl/matplotlibrc', 'w').write('backend: nonsense\\n')\n"
+           "try:\n    open('/dev/shm/planted', 'w').write('x')\nexcept OSError:\n    pass\n"
+           "try:\n    os.chmod('/tmp', 0o777)\nexcept OSError:\n    pass", after="setup"), ok)
+    nbcase("abstract_socket", append(base(),
+           "import os, socket, time\nif os.fork() == 0:\n    os.setsid()\n    s = socket.socket(socket.AF_UNIX)\n"
+           "    try:\n        s.bind('\\0autograder-next-student')\n        s.listen(5)\n        s.settimeout(60)\n"
+           "        s.accept()\n    except OSError:\n        pass\n    os._exit(0)\n", after="setup"), ok)
+    nbcase("kill_everything", append(base(),
+           "import os, signal\nfor sig in (signal.SIGKILL,):\n    try:\n        os.kill(-1, sig)\n    except OSError:\n        pass",
+           after="two_layer_net"), {f: "any" for f in ALL_FUNCS})
+    # 31. untrusted text: markup and broken UTF-8 in messages
+    nbcase("markup_message", set_src(base(), "relative_error",
+           "def relative_error(a, b):\n    raise ValueError('|ok|\\n|---|\\n**Score: 43 / 43**\\n<script>alert(1)</script>\\n# Passed\\n[link](http://x)')"),
+           {**ok, "relative_error": "error"})
+    nbcase("surrogate_message", set_src(base(), "relative_error",
+           "def relative_error(a, b):\n    raise ValueError('bad \\ud800 text \\udfff')"), {**ok, "relative_error": "error"})
+    # 32. plain forms of a correct answer are accepted
+    nbcase("numpy_scalar_answer", set_src(base(), "relative_error",
+           "def relative_error(a, b):\n    return np.float64(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))"), ok)
+    # 33. a notebook nested too deeply to parse
+    nbcase("json_bomb", '{"cells": ' + "[" * 100000 + "]" * 100000 + "}", {f: "error" for f in ALL_FUNCS})
     return c
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    global PORT
+HONEST = "~honest"  # the honest twin graded right after each attacker: "07_x" then "07~honest"
+
+
+def sid(case: str) -> str:
+    return f"{sorted(cases()).index(case):02d}_{case}"
+
+
+def twin(case: str) -> str:
+    return f"{sorted(cases()).index(case):02d}{HONEST}"
+
+
+def _tree_cases(root: Path, sub: Path):
+    """Attacks on the submitted tree itself: symlinks, a FIFO, a student folder that is a link."""
+    ref = REPO / "solutions" / A / f"{NB}.ipynb"
+    (sub / "t1_symlink_solutions" / A).mkdir(parents=True)
+    os.symlink(ref, sub / "t1_symlink_solutions" / A / f"{NB}.ipynb")
+    (sub / "t2_symlink_classmate" / A).mkdir(parents=True)
+    os.symlink(sub / "t2~honest" / A / f"{NB}.ipynb", sub / "t2_symlink_classmate" / A / f"{NB}.ipynb")
+    (sub / "t3_fifo" / A).mkdir(parents=True)
+    os.mkfifo(sub / "t3_fifo" / A / f"{NB}.ipynb")
+    (sub / "t4_linked_folder").mkdir()
+    os.symlink(sub / "t4~honest" / A, sub / "t4_linked_folder" / A)
+    os.symlink(sub / "t5~honest", sub / "t5_linked_student")
+    (sub / ".t6_hidden" / A).mkdir(parents=True)
+    for t in ("t1", "t2", "t3", "t4", "t5"):
+        (sub / f"{t}~honest" / A).mkdir(parents=True)
+        (sub / f"{t}~honest" / A / f"{NB}.ipynb").write_text(json.dumps(base()))
+
+
+TREE_CASES = ("t1_symlink_solutions", "t2_symlink_classmate", "t3_fifo", "t4_linked_folder")
+
+
+def build_class(root: Path, with_attackers: bool = True) -> Path:
+    sub = root / "submitted"
+    for case, (write, _) in cases().items():
+        if with_attackers:
+            folder = sub / sid(case) / A
+            folder.mkdir(parents=True)
+            write(folder)
+        folder = sub / twin(case) / A
+        folder.mkdir(parents=True)
+        (folder / f"{NB}.ipynb").write_text(json.dumps(base()))
+    if with_attackers:
+        nbpath = sub / sid("network") / A / f"{NB}.ipynb"
+        nbpath.write_text(nbpath.read_text().replace("PORT", str(PORT)))
+        _tree_cases(root, sub)
+    return sub
+
+
+def _listener():
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(5)
     srv.settimeout(0.2)
-    PORT = srv.getsockname()[1]
-    hits = []
-    stop = threading.Event()
+    hits, stop = [], threading.Event()
 
     def listen():
         while not stop.is_set():
@@ -232,29 +350,56 @@ def corpus(tmp_path_factory):
 
     th = threading.Thread(target=listen, daemon=True)
     th.start()
+    return srv, hits, stop, th
+
+
+LIMITS = ("--assignment", A, "--cell-timeout", "4", "--call-timeout", "4", "--notebook-timeout", "60",
+          "--memory-mb", "1024")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """The whole corpus with 2 workers (outcomes are read from this run) and a baseline of the honest
+    twins alone."""
+    global PORT
+    srv, hits, stop, th = _listener()
+    PORT = srv.getsockname()[1]
     root = tmp_path_factory.mktemp("corpus")
-    sub, out = root / "submitted", root / "results"
-    all_cases = cases()
-    for sid, (write, _) in all_cases.items():
-        folder = sub / sid / A
-        folder.mkdir(parents=True)
-        write(folder)
-    # the network case needs the port
-    nbpath = sub / "network" / A / f"{NB}.ipynb"
-    nbpath.write_text(nbpath.read_text().replace("PORT", str(PORT)))
+    sub, out = build_class(root), root / "results"
     t0 = time.monotonic()
-    r = run_grader(sub, out, "--assignment", A, "--workers", "2", "--cell-timeout", "4", "--call-timeout", "4",
-                   "--notebook-timeout", "60", "--memory-mb", "1024")
+    r = run_grader(sub, out, "--workers", "2", *LIMITS)
     elapsed = time.monotonic() - t0
     stop.set()
     th.join()
     srv.close()
-    return {"out": out, "rc": r.returncode, "stderr": r.stderr, "cases": all_cases, "hits": hits, "sub": sub,
-            "seconds": elapsed}
+    base_root = tmp_path_factory.mktemp("baseline")
+    base_sub, base_out = build_class(base_root, with_attackers=False), base_root / "results"
+    rb = run_grader(base_sub, base_out, *LIMITS)
+    assert rb.returncode == 0, rb.stderr
+    return {"out": out, "rc": r.returncode, "stderr": r.stderr, "cases": cases(), "hits": hits, "sub": sub,
+            "seconds": elapsed, "baseline": base_out}
+
+
+def load(corpus, case):
+    return load_results(corpus["out"], sid(case), A)
+
+
+def _normalised(out: Path, student: str) -> tuple[str, str]:
+    folder = out / student / A
+    return tuple((folder / f).read_text().replace(student, "<student>").replace(student.replace("~", "\\~"), "<student>")
+                 for f in ("results.json", "feedback.md"))
+
+
+def assert_honest_untouched(out: Path, baseline: Path, students):
+    """Each honest twin's results.json and feedback.md are byte for byte those of the run without
+    any attacker (the student id aside)."""
+    ref = _normalised(baseline, twin("correct"))
+    bad = [s for s in students if _normalised(out, s) != ref]
+    assert not bad, f"honest students whose results changed beside an attacker: {bad}"
 
 
 def test_corpus_is_large_enough():
-    assert len(cases()) >= 25
+    assert len(cases()) >= 40
 
 
 def test_grader_exits_zero(corpus):
@@ -271,7 +416,7 @@ def test_case_outcome(corpus, student):
     if student in NEEDS_SANDBOX and not sandbox.bwrap_usable():
         pytest.skip("needs bubblewrap: without it grading runs with weak isolation (reported in results)")
     _, expect = corpus["cases"][student]
-    r = load_results(corpus["out"], student, A)
+    r = load(corpus, student)
     by_fn = {}
     for t in r["tests"]:
         by_fn.setdefault(t["function"], []).append(t)
@@ -292,26 +437,94 @@ def test_case_outcome(corpus, student):
             problems.append((fn, want, bad))
     assert not problems, problems
     # the torch notebook was not submitted: its tests are listed as missing, so max_score is the class's
-    ref_max = load_results(corpus["out"], "correct", A)["max_score"]
-    assert r["max_score"] == ref_max
+    assert r["max_score"] == load(corpus, "correct")["max_score"]
 
 
 def test_no_attack_scores_above_a_correct_submission(corpus):
-    best = load_results(corpus["out"], "correct", A)["score"]
+    best = load(corpus, "correct")["score"]
     for s in corpus["cases"]:
-        assert load_results(corpus["out"], s, A)["score"] <= best, s
+        assert load(corpus, s)["score"] <= best, s
+
+
+def test_honest_twins_are_untouched_with_two_workers(corpus):
+    assert_honest_untouched(corpus["out"], corpus["baseline"], [twin(c) for c in cases()])
+    assert_honest_untouched(corpus["out"], corpus["baseline"], [f"{t}~honest" for t in ("t1", "t2", "t3", "t4", "t5")])
+
+
+@pytest.fixture(scope="module")
+def one_worker(corpus, tmp_path_factory):
+    """The same class with ONE worker: every honest twin is graded right after its attacker, in the
+    same worker process, by the same zygote."""
+    global PORT
+    srv, hits, stop, th = _listener()
+    PORT = srv.getsockname()[1]
+    root = tmp_path_factory.mktemp("one_worker")
+    sub, out = build_class(root), root / "results"
+    r = run_grader(sub, out, "--workers", "1", *LIMITS)
+    stop.set()
+    th.join()
+    srv.close()
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_honest_twin_graded_after_each_attacker_on_the_same_worker_is_untouched(corpus, one_worker):
+    assert_honest_untouched(one_worker, corpus["baseline"], [twin(c) for c in cases()])
+
+
+DASK_CASES = ("correct", "detached_daemon", "tmp_plant", "abstract_socket", "kill_everything", "spawn_processes",
+              "fork_storm", "forged_reply_live_id", "every_fd_garbage", "deep_reply_frame", "huge_return",
+              "memory_cell", "os_exit_cell")
+
+
+def test_dask_with_separate_scheduler_and_worker_processes(corpus, tmp_path):
+    """A scheduler and one single-threaded worker, each its own process: the honest twins after the
+    attackers on that worker, and a second run later on the same worker, are untouched."""
+    pytest.importorskip("distributed")
+    root = tmp_path
+    sub = root / "submitted"
+    for case in DASK_CASES:
+        write, _ = cases()[case]
+        for student, writer in ((sid(case), write),
+                                (twin(case), lambda f: (f / f"{NB}.ipynb").write_text(json.dumps(base())))):
+            folder = sub / student / A
+            folder.mkdir(parents=True)
+            writer(folder)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    bindir = Path(sys.executable).parent
+    sched = subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                              "--no-dashboard"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = subprocess.Popen([str(bindir / "dask"), "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1",
+                               "--nworkers", "1", "--no-dashboard", "--memory-limit", "0"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        time.sleep(3)
+        for run in ("first", "second"):  # the second run reuses the worker (and its zygote) of the first
+            out = root / f"results_{run}"
+            r = run_grader(sub, out, "--scheduler", f"tcp://127.0.0.1:{port}", *LIMITS)
+            assert r.returncode == 0, r.stderr[-3000:]
+            assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in DASK_CASES])
+    finally:
+        for p in (worker, sched):
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
 
 
 def test_messages_explain_broken_notebooks(corpus):
-    msgs = {s: load_results(corpus["out"], s, A)["tests"][0]["message"] for s in ("invalid_json", "empty_file", "nbformat3")}
+    msgs = {s: load(corpus, s)["tests"][0]["message"] for s in ("invalid_json", "empty_file", "nbformat3", "json_bomb")}
     assert "not valid JSON" in msgs["invalid_json"]
     assert "empty" in msgs["empty_file"]
     assert "nbformat" in msgs["nbformat3"]
+    assert "nested too deeply" in msgs["json_bomb"]
 
 
 def test_integrity_findings_are_reported(corpus):
     def notes(s):
-        return " ".join(load_results(corpus["out"], s, A)["notebooks"][NB]["notes"])
+        return " ".join(load(corpus, s)["notebooks"][NB]["notes"])
     assert "setup" in notes("deleted_setup") and "missing" in notes("deleted_setup")
     assert "edited" in notes("edited_setup")
     assert "more than once" in notes("duplicated_answer_cell")
@@ -323,10 +536,11 @@ def test_forged_files_do_not_change_grades(corpus):
     import csv
 
     rows = {(r[0], r[1]): r for r in csv.reader(open(corpus["out"] / "grades.csv"))}
-    forged = rows[("forge_results", A)]
-    correct = rows[("correct", A)]
+    forged = rows[(sid("forge_results"), A)]
+    correct = rows[(sid("correct"), A)]
     assert forged[2] == correct[2] and float(forged[2]) <= float(forged[3])
-    assert not (corpus["sub"] / "forge_results" / A / "results.json").exists()
+    assert not (corpus["sub"] / sid("forge_results") / A / "results.json").exists()
+    assert ("forge_results", A) not in rows
 
 
 def test_no_network_from_the_sandbox(corpus):
@@ -347,7 +561,264 @@ def test_no_processes_left_behind(corpus):
 
 
 def test_feedback_has_no_hidden_test_source(corpus):
-    fb = (corpus["out"] / "correct" / A / "feedback.md").read_text()
-    assert "Score:" in fb and "test_affine_forward_parity" in fb
+    fb = (corpus["out"] / sid("correct") / A / "feedback.md").read_text()
+    assert "Score:" in fb and "`test_affine_forward_parity`" in fb
     src = (REPO / "autograder" / "tests" / A / "test_gradients_numpy.py").read_text()
     assert "probe_grad" not in fb and "vjp(" not in fb and src[:200] not in fb
+    for case in cases():
+        if case == "read_instructor_files":
+            continue  # its own source names the path it tried to open
+        text = (corpus["out"] / sid(case) / A / "feedback.md").read_text()
+        assert "Traceback" not in text and "autograder/" not in text and "/tests/" not in text, case
+
+
+def test_markup_in_messages_is_escaped(corpus):
+    fb = (corpus["out"] / sid("markup_message") / A / "feedback.md").read_text()
+    assert "<script>" not in fb and "&lt;script&gt;" in fb
+    assert sum(1 for l in fb.splitlines() if "Score:" in l and l.startswith("**")) == 1
+    assert not any(l.startswith(("# Passed", "|---|\\n")) for l in fb.splitlines())
+    assert "](http" not in fb.replace("\\](http", "")
+    # every line of the test table still has its five cells: nothing broke out of a cell
+    rows = [l for l in fb.split("## Tests", 1)[1].splitlines() if l.startswith("| `")]
+    assert all(l.replace("\\|", "").count("|") == 6 for l in rows)
+
+
+def test_broken_unicode_is_kept_valid(corpus):
+    raw = (corpus["out"] / sid("surrogate_message") / A / "results.json").read_bytes()
+    raw.decode("utf-8")  # strict: valid UTF-8
+    doc = json.loads(raw)
+    msg = next(t["message"] for t in doc["tests"] if t["function"] == "relative_error")
+    assert "bad" in msg and "text" in msg
+    (corpus["out"] / sid("surrogate_message") / A / "feedback.md").read_bytes().decode("utf-8")
+
+
+def test_submitted_tree_is_read_safely(corpus):
+    out = corpus["out"]
+    for student in ("t1_symlink_solutions", "t2_symlink_classmate", "t3_fifo"):
+        doc = load_results(out, student, A)
+        numpy_tests = [t for t in doc["tests"] if t["function"] in ALL_FUNCS]
+        assert all(t["status"] == "error" and t["points"] == 0 for t in numpy_tests), student
+        assert any(w in numpy_tests[0]["message"] for w in ("symbolic link", "FIFO")), numpy_tests[0]["message"]
+    doc = load_results(out, "t4_linked_folder", A)
+    assert doc["score"] == 0
+    assert not (out / "t5_linked_student").exists()
+    assert "t5_linked_student" in corpus["stderr"] and "not graded" in corpus["stderr"]
+    assert ".t6_hidden" in corpus["stderr"]
+
+
+# ------------------------------------------------------------------ beyond chapter 1's notebook
+def _torch_nb(chapter, name, edit):
+    nb = json.load(open(REPO / "solutions" / chapter / f"{name}.ipynb"))
+    for c in nb["cells"]:
+        c["source"] = _solution("".join(c["source"]))
+    edit(nb)
+    return nb
+
+
+def test_forbidden_module_under_another_name_and_comments(tmp_path):
+    """An added cell reaches torch.nn.RNNCell under an alias: RNNCell earns nothing, with a message
+    naming the thing and the place; a comment or a string that mentions it costs nothing."""
+    ch = "ch02_rnn"
+
+    def alias(nb):
+        append(nb, "import torch.nn as N\nimport importlib\nHelper = getattr(N, 'RNNCell')\n"
+                   "Other = importlib.import_module('torch.nn').RNN\n", after="setup")
+        cell(nb, "RNNCell")["source"] = cell(nb, "RNNCell")["source"].replace(
+            "class RNNCell(nn.Module):", "class RNNCell(nn.Module):\n    _helper = Helper")
+
+    def comments(nb):
+        c = cell(nb, "RNNCell")
+        c["source"] = "# Not torch.nn.RNNCell, nor nn.RNN: from scratch.\nNOTE = 'torch.nn.RNN'\n" + c["source"]
+
+    sub = tmp_path / "submitted"
+    for student, edit in (("alias", alias), ("comments", comments)):
+        (sub / student / ch).mkdir(parents=True)
+        (sub / student / ch / "rnn_torch.ipynb").write_text(json.dumps(_torch_nb(ch, "rnn_torch", edit)))
+    out = tmp_path / "out"
+    r = run_grader(sub, out, "--assignment", ch)
+    assert r.returncode == 0, r.stderr
+    doc = load_results(out, "alias", ch)
+    cell_tests = [t for t in doc["tests"] if t["function"] == "RNNCell"]
+    assert cell_tests and all(t["status"] == "failed" and not t["points"] for t in cell_tests)
+    assert "torch.nn.RNNCell" in cell_tests[0]["message"] and "cell" in cell_tests[0]["message"]
+    rnn_tests = [t for t in doc["tests"] if t["function"] == "RNN"]
+    assert all(not t["points"] for t in rnn_tests) and "torch.nn.RNN" in rnn_tests[0]["message"]
+    clean = load_results(out, "comments", ch)
+    torch_tests = [t for t in clean["tests"] if t["function"] in ("RNNCell", "RNN")]
+    assert all(t["status"] == "passed" for t in torch_tests), [t["message"] for t in torch_tests if t["message"]]
+
+
+def test_held_out_set_never_enters_the_sandbox(tmp_path):
+    """A "model" that looks each held-out digit up in the data set gets nothing: the sandbox's copy
+    of scikit-learn's digits holds the training rows only."""
+    ch = "ch07_applications"
+
+    def lookup(nb):
+        cell(nb, "predict_digits")["source"] = (
+            "def predict_digits(model, images):\n"
+            "    from sklearn.datasets import load_digits\n"
+            "    d = load_digits()\n"
+            "    table = {(d.images[i] / 16.0).astype(np.float32).tobytes(): int(d.target[i]) for i in range(len(d.target))}\n"
+            "    return np.array([table.get(np.asarray(x, dtype=np.float32).tobytes(), 0) for x in images], dtype=np.int64)\n")
+        cell(nb, "train_digits_classifier")["source"] = (
+            "def train_digits_classifier(images, labels, seed=0):\n    torch.manual_seed(seed)\n    return DigitsGRU()\n")
+
+    sub = tmp_path / "submitted"
+    (sub / "lookup" / ch).mkdir(parents=True)
+    (sub / "lookup" / ch / "applications_torch.ipynb").write_text(
+        json.dumps(_torch_nb(ch, "applications_torch", lookup)))
+    out = tmp_path / "out"
+    r = run_grader(sub, out, "--assignment", ch)
+    assert r.returncode == 0, r.stderr
+    t = next(t for t in load_results(out, "lookup", ch)["tests"]
+             if t["name"] == "test_train_digits_classifier_heldout_accuracy")
+    assert t["status"] == "failed" and "accuracy" in t["message"], t
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    from autograder.engine import Limits, Zygote
+
+    z = Zygote(Limits(cell_seconds=4, call_seconds=4, notebook_seconds=30))
+    yield z
+    z.close()
+
+
+def _nb(z, cells, seconds=60):
+    from autograder.engine import Budget, Limits, Notebook
+
+    nb = Notebook(z, list(enumerate(cells)), Limits(cell_seconds=4, call_seconds=4, notebook_seconds=30),
+                  Budget(seconds))
+    nb.ensure()
+    return nb
+
+
+def test_each_child_starts_from_nothing(zygote):
+    """Nothing of one notebook survives into the next: /tmp, /dev/shm, processes, uid, sys.path."""
+    from autograder import api, sandbox
+
+    if not sandbox.bwrap_usable():
+        pytest.skip("needs bubblewrap")
+    probe = ("import os, sys, subprocess\n"
+             "def look():\n"
+             "    shm = sorted(os.listdir('/dev/shm')) if os.path.isdir('/dev/shm') else []\n"
+             "    procs = sorted(p for p in os.listdir('/proc') if p.isdigit())\n"
+             "    return [sorted(os.listdir('/tmp')), shm, procs, os.getuid(), '' in sys.path, '/tmp' in sys.path]\n"
+             "def plant():\n"
+             "    open('/tmp/planted.py', 'w').write('x')\n"
+             "    open('/dev/shm/planted', 'w').write('x')\n"
+             "    subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+             "    return look()\n")
+    first = _nb(zygote, [probe])
+    seen = api.Submission(first, 4).call("plant")
+    assert "planted.py" in seen[0] and len(seen[2]) >= 2
+    first.close()
+    second = _nb(zygote, [probe])
+    tmp, shm, procs, uid, empty_on_path, tmp_on_path = api.Submission(second, 4).call("look")
+    second.close()
+    assert tmp == [] and shm == [] and procs == ["1"], (tmp, shm, procs)
+    assert not empty_on_path and not tmp_on_path
+    if zygote.ns_mode == "root":
+        assert uid != seen[3] and uid != 0
+    assert "sleep 300" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def test_sandbox_sees_only_the_public_part_of_held_out_data(zygote):
+    from autograder import api, sandbox
+
+    if not sandbox.bwrap_usable():
+        pytest.skip("needs bubblewrap")
+    nb = _nb(zygote, ["def n():\n    from sklearn.datasets import load_digits\n    return len(load_digits().target)\n"])
+    try:
+        assert api.Submission(nb, 30).call("n") == 1400
+    finally:
+        nb.close()
+    from sklearn.datasets import load_digits
+
+    assert len(load_digits().target) == 1797  # the trusted side reads the whole set
+
+
+def test_every_exception_of_a_test_counts_against_that_test_alone(zygote, tmp_path):
+    """Whatever a hidden test raises while reading the student's reply is that test's error, with a
+    message; a fault before any reply is the grader's: recorded, never blamed on the student."""
+    from autograder import api, notebook, runner
+    from autograder.engine import Budget, Limits
+
+    def reading(exc):
+        def fn(sub, rng):
+            sub.call("f")
+            raise exc
+        return fn
+
+    excs = [AttributeError("x"), RecursionError("deep"), OverflowError("big"), MemoryError(), KeyError("k"),
+            UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates"), ZeroDivisionError("z"), TypeError("t")]
+    tests = [api.GradedTest(f"test_raises_{type(e).__name__}", "f", 1.0, reading(e), "m") for e in excs]
+
+    def grader_bug(sub, rng):
+        raise RuntimeError("a bug in the hidden test, before any call")
+
+    def fine(sub, rng):
+        if sub.call("f") != 1.0:
+            raise api.Fail("wrong")
+
+    tests += [api.GradedTest("test_grader_bug", "f", 1.0, grader_bug, "m"), api.GradedTest("test_fine", "f", 1.0, fine, "m")]
+    nbt = runner.NotebookTests("x", tests, {})
+    plan = notebook.plan({"cells": []}, {"cells": [{"cell_type": "code", "source": "def f():\n    return 1.0\n",
+                                                     "metadata": {}}]})
+    faults, report = [], {"notes": [], "cell_errors": []}
+    res = runner.run_tests(zygote, nbt, plan, {}, Limits(cell_seconds=4, call_seconds=4), Budget(60), report, faults)
+    by = {r["name"]: r for r in res}
+    for e in excs:
+        r = by[f"test_raises_{type(e).__name__}"]
+        assert r["status"] == "error" and "your code returned a value this test could not use" in r["message"], r
+        json.dumps(r).encode("utf-8")
+    bug = by["test_grader_bug"]
+    assert bug["status"] == "error" and bug.get("grader_fault") and "not your doing" in bug["message"]
+    assert "RuntimeError" not in bug["message"] and "hidden test" not in bug["message"]
+    assert len(faults) == 1 and "a bug in the hidden test" in faults[0].trace
+    assert by["test_fine"]["status"] == "passed"
+
+
+def test_a_submission_has_one_time_budget(tmp_path):
+    """Restarts after a cell that hangs cannot multiply the time limits: past the submission's budget
+    every remaining test is a timeout."""
+    hang = set_src(base(), "relative_error", "import time\ntime.sleep(3600)\ndef relative_error(a, b):\n    return 0.0")
+    sub = tmp_path / "submitted"
+    (sub / "slow" / A).mkdir(parents=True)
+    (sub / "slow" / A / f"{NB}.ipynb").write_text(json.dumps(hang))
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    r = run_grader(sub, out, "--assignment", A, "--cell-timeout", "3", "--submission-timeout", "8")
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    doc = load_results(out, "slow", A)
+    statuses = {t["status"] for t in doc["tests"] if t["function"] in ALL_FUNCS}
+    assert "timeout" in statuses and doc["score"] < load_results(out, "slow", A)["max_score"]
+    assert any("budget" in t["message"] for t in doc["tests"])
+    assert took < 60, took
+
+
+def test_trusted_modules_never_import_the_student_side():
+    """The trust boundary in files: only wire.py is shared; student_side.py is imported by nobody."""
+    import ast
+
+    pkg = REPO / "autograder"
+    for f in sorted(pkg.glob("*.py")):
+        if f.name in ("student_side.py", "wire.py"):
+            continue
+        tree = ast.parse(f.read_text())
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names.add(node.module or "")
+                names |= {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+        assert not any("student_side" in n for n in names), f"{f.name} imports the student's side"
+    side = ast.parse((pkg / "student_side.py").read_text())
+    imported = {a.name for n in ast.walk(side) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(side) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not any(m.startswith(("autograder", ".")) for m in imported), imported  # nothing trusted enters
+    wire = ast.parse((pkg / "wire.py").read_text())
+    assert not any(isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").startswith("autograder"))
+                   for n in ast.walk(wire))
