@@ -8,13 +8,13 @@ stopped at any point leaves whole files or none. ``grades.csv`` is always rebuil
 from __future__ import annotations
 
 import csv
-import errno
 import fcntl
 import io
 import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -208,63 +208,87 @@ def discover(submitted: Path, assignment: str | None, only: list[str] | None, su
 
 
 # ---------------------------------------------------------------------------- the pool
-def _worker_init() -> None:
+def _die_with_parent() -> None:
     import ctypes
-    import resource
 
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the run
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run decides what an interrupt means
-    try:  # this process parses student bytes: bound its memory (frames are bounded before that)
-        vm = 0
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    vm = int(line.split()[1]) * 1024
-        lim = vm + 8 * 1024**3
-        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
-    except (OSError, ValueError):
-        pass
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    os.setpgid(0, 0)  # Ctrl-C reaches the run, which stops its workers itself
 
 
-def _worker_job(job: Job, limits: Limits) -> dict:
-    return runner.grade_job(job.student, job.assignment, job.sub, job.h, limits)
+class _Worker:
+    def __init__(self):
+        from . import worker
+
+        self.codec = worker
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, cwd=runner.REPO, preexec_fn=_die_with_parent)
+        self.job = None
+        self.ready = False
+
+    def give(self, job, limits) -> None:
+        self.job = job
+        self.codec.send(self.proc.stdin.fileno(), (job, limits))
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        except Exception:
+            pass
 
 
 def run_local(jobs: list[Job], workers: int, limits: Limits, on_done) -> None:
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    """Grade ``jobs`` on ``workers`` worker processes; ``on_done(doc)`` for each, in this process."""
+    import select
 
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["autograder.runner"])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    todo = list(reversed(jobs))
+    retried: set[int] = set()
+    pool = [_Worker() for _ in range(workers)]
     try:
-        pending = {pool.submit(_worker_job, j, limits) for j in jobs}
-        while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for f in done:
-                on_done(f.result())
-    except BaseException:
-        _kill_pool(pool)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _kill_pool(pool) -> None:
-    procs = list(getattr(pool, "_processes", {}).values())
-    for p in procs:
-        try:
-            os.kill(p.pid, signal.SIGKILL)
-        except OSError:
-            pass
-    try:
-        pool.shutdown(wait=False, cancel_futures=True)
-    except Exception:
-        pass
-    for p in procs:
-        try:
-            p.join(5)
-        except Exception:
-            pass
+        busy = 0
+        while todo or busy:
+            for w in pool:
+                if w.ready and w.job is None and todo:
+                    w.give(todo.pop(), limits)
+                    busy += 1
+            fds = {w.proc.stdout.fileno(): w for w in pool}
+            ready, _, _ = select.select(list(fds), [], [], 1.0)
+            for fd in ready:
+                w = fds[fd]
+                msg = w.codec.receive(fd)
+                if msg is None:  # the worker died (never expected): its job once more, on a new worker
+                    job = w.job
+                    w.kill()
+                    pool[pool.index(w)] = _Worker()
+                    if job is not None:
+                        busy -= 1
+                        if id(job) in retried:
+                            on_done(runner.fault_document(job.student, job.assignment, job.h, "unknown",
+                                                          "the grading worker died twice on this submission"))
+                        else:
+                            retried.add(id(job))
+                            todo.append(job)
+                    continue
+                if msg == "ready":
+                    w.ready = True
+                    continue
+                w.job = None
+                busy -= 1
+                on_done(msg)
+    finally:
+        for w in pool:
+            try:
+                w.proc.stdin.close()
+            except Exception:
+                pass
+        for w in pool:
+            if w.proc.poll() is None and w.job is not None:
+                w.kill()
+        for w in pool:
+            try:
+                w.proc.wait(timeout=15)
+            except Exception:
+                w.kill()
 
 
 # ---------------------------------------------------------------------------- the run
@@ -329,27 +353,28 @@ def grade_class(submitted: Path, out: Path, assignment: str | None = None, worke
                 run_local(jobs, max(1, min(workers, len(jobs))), limits, on_done)
         if bar is not None:
             bar.close()
+        rebuild_grades_csv(out)  # while the lock is held: the next run waits for a whole file
     except Interrupted as e:
         _finish(out)
         runner.log(f"interrupted ({e}): results written so far are kept; grades.csv rebuilt from them")
         raise
     except RunError:
-        _finish(out)
+        _finish(out, quiet=True)  # the first error is the one to read
         raise
     finally:
         for s, h in old.items():
             signal.signal(s, h)
         lock.release()
-    rebuild_grades_csv(out)
     summary.seconds = time.monotonic() - t0
     return summary
 
 
-def _finish(out: Path) -> None:
+def _finish(out: Path, quiet: bool = False) -> None:
     try:
         rebuild_grades_csv(out)
     except RunError as e:
-        runner.log(str(e))
+        if not quiet:
+            runner.log(str(e))
 
 
 def _bar(progress: bool, n: int):
@@ -361,7 +386,3 @@ def _bar(progress: bool, n: int):
         return tqdm(total=n, unit="submission", file=sys.stderr, leave=False)
     except ImportError:
         return None
-
-
-def is_disk_error(e: OSError) -> bool:
-    return e.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
