@@ -12,9 +12,20 @@ from __future__ import annotations
 from .classrun import RunError
 
 
+_LIMITED = False
+
+
 def _grade_remote(student, assignment, sub, h, limits) -> dict:
     """Runs on a Dask worker: one submission, from its notebooks' bytes, to a results document."""
-    from . import runner
+    global _LIMITED
+    from . import runner, worker
+
+    if not _LIMITED:  # this process parses student bytes: bound its memory, as a local worker does
+        try:
+            worker._limit_memory()
+        except (OSError, ValueError):
+            pass
+        _LIMITED = True
 
     return runner.grade_job(student, assignment, sub, h, limits)
 

@@ -351,6 +351,11 @@ def forbidden_hits(nbt: NotebookTests, plan: notebook.Plan) -> dict[str, str]:
 def summarise(student, assignment, results, reports, isolation, h, faults) -> dict:
     score = sum(r["points"] for r in results)
     max_score = sum(r["max_points"] for r in results)
+    for rep in reports.values():
+        rep["notes"] = [clean_text(n) for n in rep.get("notes", [])]
+        rep["cell_errors"] = [clean_text(n) for n in rep.get("cell_errors", [])]
+        if rep.get("file") is not None:
+            rep["file"] = clean_text(rep["file"])
     per_nb: dict = {}
     per_fn: dict = {}
     nb_of = {t.name: nbt.notebook for nbt in load_assignment(assignment) for t in nbt.tests}
@@ -361,7 +366,7 @@ def summarise(student, assignment, results, reports, isolation, h, faults) -> di
             e["score"] += r["points"]
             e["max_score"] += r["max_points"]
         per_fn[r["function"]]["notebook"] = nbn
-    doc = {"student_id": student, "assignment": assignment, "score": score, "max_score": max_score,
+    doc = {"student_id": clean_text(student), "assignment": assignment, "score": score, "max_score": max_score,
            "tests": results, "subtotals": {"notebooks": per_nb, "functions": per_fn},
            "notebooks": reports, "sandbox": isolation, "submission_hash": h}
     if faults:  # the traces go to the instructor's log (grader.log), never into a student's files

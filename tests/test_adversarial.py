@@ -822,3 +822,36 @@ def test_trusted_modules_never_import_the_student_side():
     wire = ast.parse((pkg / "wire.py").read_text())
     assert not any(isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").startswith("autograder"))
                    for n in ast.walk(wire))
+
+
+def test_forbidden_names_are_unusable_in_the_sandbox(zygote):
+    """The second line behind the static check: a student cell calling a blocked name is refused,
+    the release's own cells may still use it."""
+    from autograder import api
+    from autograder.engine import Budget, Limits, Notebook
+
+    cells = [(-1, "import torch\nref = torch.nn.RNNCell(2, 3)\n"),
+             (0, "def make():\n    return torch.nn.RNNCell(2, 3)\n"),
+             (1, "ok = isinstance(ref, torch.nn.RNNCell)\n")]
+    nb = Notebook(zygote, cells, Limits(cell_seconds=10, call_seconds=10), Budget(60), block=["torch.nn.RNNCell"])
+    run = nb.ensure()
+    try:
+        assert all(c.ok for c in run.cells), run.cells
+        with pytest.raises(Exception) as e:
+            api.Submission(nb, 10).call("make")
+        assert "torch.nn.RNNCell is not allowed" in str(e.value)
+    finally:
+        nb.close()
+
+
+def test_results_cache_key_covers_the_graders_own_code(tmp_path):
+    from autograder import runner
+
+    before = runner.tests_fingerprint(A)
+    probe = REPO / "autograder" / "_fingerprint_probe.py"
+    try:
+        probe.write_text("# a change to the grader's code\n")
+        assert runner.tests_fingerprint(A) != before
+    finally:
+        probe.unlink()
+    assert runner.tests_fingerprint(A) == before
