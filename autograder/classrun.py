@@ -1,5 +1,9 @@
 """A class run: which submissions, a lock on --out, workers, signals, and writing every result.
 
+``RESULTS_DIR`` holds, besides the CONTRACT's files: ``grader.log`` (faults of the grader, for the
+instructor) and ``timings.jsonl`` (seconds per graded submission; volatile, so not in results.json,
+which a regrade reproduces byte for byte).
+
 Only this process writes under ``--out``; workers (local processes or Dask) return result documents.
 Every file is written atomically (a temporary file in the same folder, fsync, rename), so a run
 stopped at any point leaves whole files or none. ``grades.csv`` is always rebuilt from every
@@ -78,6 +82,7 @@ def atomic_write(path: Path, text: str) -> None:
 def write_result(out: Path, doc: dict) -> None:
     """results.json, feedback.md and the instructor's log for one submission."""
     traces = doc.pop("_traces", [])
+    seconds = doc.pop("_seconds", None)
     folder = out / doc["student_id"] / doc["assignment"]
     if traces:
         append_log(out, "grader fault(s):\n" + "\n".join(traces))
@@ -91,6 +96,13 @@ def write_result(out: Path, doc: dict) -> None:
     if md is not None:
         atomic_write(folder / "feedback.md", md)
     atomic_write(folder / "results.json", text)
+    if seconds is not None:  # volatile, so kept out of results.json (which is the same on every regrade)
+        try:
+            with open(out / "timings.jsonl", "a") as f:
+                f.write(json.dumps({"student_id": doc["student_id"], "assignment": doc["assignment"],
+                                    "seconds": seconds, "notebooks": len(doc.get("notebooks", {}))}) + "\n")
+        except OSError:
+            pass
 
 
 def append_log(out: Path, msg: str) -> None:

@@ -425,10 +425,15 @@ def worker_zygote(limits: Limits) -> Zygote:
 
 def grade_job(student: str, assignment: str, sub: Submitted, h: str, limits: Limits) -> dict:
     """One submission in this process (a local worker or a Dask worker): never raises."""
+    import time
+
     trace = ""
+    t0 = time.monotonic()
     for _attempt in range(2):
         try:
-            return grade_submission(worker_zygote(limits), sub, student, assignment, limits, h)
+            doc = grade_submission(worker_zygote(limits), sub, student, assignment, limits, h)
+            doc["_seconds"] = round(time.monotonic() - t0, 4)  # to timings.jsonl, not results.json
+            return doc
         except Exception:  # the zygote died or the grader broke: a fresh zygote, once more
             trace = traceback.format_exc()
             close_worker()

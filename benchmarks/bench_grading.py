@@ -158,10 +158,9 @@ def per_notebook_median(out: Path) -> float:
     import statistics
 
     vals = []
-    for f in out.glob("*/*/results.json"):
-        doc = json.loads(f.read_text())
-        n = max(1, len(doc["notebooks"]))
-        vals.append(doc["seconds"] / n)
+    for line in (out / "timings.jsonl").read_text().splitlines():
+        t = json.loads(line)
+        vals.append(t["seconds"] / max(1, t["notebooks"]))
     return statistics.median(vals)
 
 
