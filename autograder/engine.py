@@ -98,6 +98,7 @@ class Zygote:
         self.limits = limits or Limits()
         self.next_id = 1
         self.exited: dict[int, str] = {}
+        self.killed: set[int] = set()  # children killed on purpose: their exit needs no waiting
         self._spawn()
 
     def _spawn(self) -> None:
@@ -137,10 +138,15 @@ class Zygote:
             data = self.ctl.recv(65536)
             if not data:
                 raise ZygoteDied("the sandbox ended")
-            ev = json.loads(data)
-            if ev.get("ev") == "exited":
-                self.exited[ev["id"]] = ev.get("status", "ended")
+            self._record(json.loads(data))
             timeout = 0.0
+
+    def _record(self, ev: dict) -> None:
+        if ev.get("ev") == "exited":
+            if ev["id"] in self.killed:
+                self.killed.discard(ev["id"])
+            else:
+                self.exited[ev["id"]] = ev.get("status", "ended")
 
     def spawn(self, job: dict) -> "Child":
         rid = self.next_id
@@ -156,25 +162,21 @@ class Zygote:
         deadline = time.monotonic() + 60
         while True:
             ev = self._control(deadline, "starting a notebook")
-            if ev.get("ev") == "exited":
-                self.exited[ev["id"]] = ev.get("status", "ended")
-            elif ev.get("ev") == "spawned" and ev.get("id") == rid:
+            if ev.get("ev") == "spawned" and ev.get("id") == rid:
                 break
+            self._record(ev)
         return Child(self, rid, mine, lim.max_reply_bytes)
 
     def kill(self, rid: int) -> None:
-        if rid in self.exited:
+        """Kill a child and its whole PID namespace. Does not wait: the zygote reaps it, and nothing of
+        it can reach the next child (its own namespaces, socket and uid)."""
+        if self.exited.pop(rid, None) is not None:
             return
+        self.killed.add(rid)
         try:
             self.ctl.send(json.dumps({"op": "kill", "id": rid}).encode())
         except OSError:
             raise ZygoteDied("the sandbox ended") from None
-        deadline = time.monotonic() + 30
-        while rid not in self.exited:
-            ev = self._control(deadline, "stopping a notebook")
-            if ev.get("ev") == "exited":
-                self.exited[ev["id"]] = ev.get("status", "ended")
-        self.exited.pop(rid, None)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -720,6 +720,10 @@ def test_each_child_starts_from_nothing(zygote):
     assert not empty_on_path and not tmp_on_path
     if zygote.ns_mode == "root":
         assert uid != seen[3] and uid != 0
+    deadline = time.time() + 5  # a killed child's namespace is reaped asynchronously, within moments
+    while time.time() < deadline and "sleep 300" in subprocess.run(["ps", "-eo", "args"], capture_output=True,
+                                                                    text=True).stdout:
+        time.sleep(0.1)
     assert "sleep 300" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
