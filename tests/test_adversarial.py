@@ -707,7 +707,7 @@ def test_each_child_starts_from_nothing(zygote):
              "def plant():\n"
              "    open('/tmp/planted.py', 'w').write('x')\n"
              "    open('/dev/shm/planted', 'w').write('x')\n"
-             "    subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+             "    subprocess.Popen(['sleep', '299.25'], start_new_session=True)\n"
              "    return look()\n")
     first = _nb(zygote, [probe])
     seen = api.Submission(first, 4).call("plant")
@@ -721,10 +721,10 @@ def test_each_child_starts_from_nothing(zygote):
     if zygote.ns_mode == "root":
         assert uid != seen[3] and uid != 0
     deadline = time.time() + 5  # a killed child's namespace is reaped asynchronously, within moments
-    while time.time() < deadline and "sleep 300" in subprocess.run(["ps", "-eo", "args"], capture_output=True,
+    while time.time() < deadline and "sleep 299.25" in subprocess.run(["ps", "-eo", "args"], capture_output=True,
                                                                     text=True).stdout:
         time.sleep(0.1)
-    assert "sleep 300" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 299.25" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
 def test_sandbox_sees_only_the_public_part_of_held_out_data(zygote):
