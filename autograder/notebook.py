@@ -8,7 +8,6 @@ hidden tests replace them (a failing visible test must not stop the rest of the 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path

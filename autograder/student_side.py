@@ -31,7 +31,7 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wire import (MAX_STRING, FrameReader, ProtocolError, array_to_bytes, bytes_to_array,  # noqa: E402
+from wire import (MAX_STRING, FrameReader, array_to_bytes, bytes_to_array,  # noqa: E402
                   send_frame)
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000

@@ -13,7 +13,6 @@ import os
 import pickle
 import signal
 import struct
-import sys
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:
