@@ -27,7 +27,8 @@ test: venv  ## the whole test suite (builds the book once, grades every chapter)
 # when the gradebook holds submissions), so a refusal leaves the release as it was.
 release: venv  ## regenerate exercises/ from solutions/ with nbgrader
 	@set -e; mkdir -p .nbgrader; tmp=$$(mktemp -d "$(CURDIR)/.nbgrader/release.XXXXXX"); \
-	trap 'rm -rf "$$tmp"' EXIT; \
+	trap 'for o in "$$tmp"/*.old; do c=$$(basename "$$o" .old); \
+	  if [ -d "$$o" ] && [ ! -e "exercises/$$c" ]; then mv "$$o" "exercises/$$c"; fi; done; rm -rf "$$tmp"' EXIT; \
 	for c in $(CHAPTERS); do \
 	  nbgrader generate_assignment $$c --force --log-level=WARN --CourseDirectory.release_directory="$$tmp" \
 	    && test -d "$$tmp/$$c" \

@@ -406,6 +406,9 @@ def import_results(results: Path, submitted: Path | None = None, course_root: Pa
         for rpath, doc in docs:
             sid, a = doc["student_id"], doc["assignment"]
             folder = Path(submitted) / sid / a if submitted is not None else None
+            if folder is not None and not folder.is_dir():
+                warn(f"{sid}/{a}: no folder {folder}: scores loaded without its timestamp or autograded/ copy")
+                folder = None
             key = f"{sid}/{a}"
             digest = _digest(rpath, folder, cd, gb.find_assignment(a).duedate)
             if not force and state.get(key) == digest and (
@@ -436,7 +439,7 @@ def combined_rows(results_dir: Path, course_root: Path | None = None) -> list[di
     from nbgrader.api import Gradebook, MissingEntry
 
     cfg, cd = course(course_root)
-    rows = []
+    rows, stale = [], set()
     with Gradebook(cd.db_url, cd.course_id) as gb:
         for _rpath, doc in _results_docs(results_dir):
             sid, a = doc["student_id"], doc["assignment"]
@@ -464,6 +467,8 @@ def combined_rows(results_dir: Path, course_root: Path | None = None) -> list[di
                             s = float(g.manual_score)
                         elif _is_test_cell(cell, mapping):
                             s = min(float(cell.max_score), float(sum(pts.get(f, 0.0) for f in mapping[cell.name])))
+                            if g is not None and g.auto_score is not None and abs(g.auto_score - s) > 1e-9:
+                                stale.add(f"{sid}/{a}")
                         elif g is not None and g.auto_score is not None:
                             s = float(g.auto_score)
                         else:
@@ -475,6 +480,11 @@ def combined_rows(results_dir: Path, course_root: Path | None = None) -> list[di
             rows.append({"student_id": sid, "assignment": a, "score": max(0.0, raw - penalty), "max_score": mx,
                          "raw_score": raw, "late_submission_penalty": penalty,
                          "timestamp": ts.isoformat() if ts is not None else "", "seconds_late": late})
+    if stale:
+        print(f"autograder: nbgrader's gradebook holds older scores for {len(stale)} submission(s) "
+              f"({', '.join(sorted(stale)[:5])}{', ...' if len(stale) > 5 else ''}); these totals use the "
+              "results, nbgrader export will not until you run `python -m autograder gradebook`",
+              file=sys.stderr)
     return rows
 
 
