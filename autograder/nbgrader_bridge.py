@@ -238,6 +238,17 @@ def _sanitized(path: Path, cfg, resources: dict):
     return nb
 
 
+def _timestamp(cd, folder: Path | None):
+    """The submission time nbgrader autograde would store (CourseDirectory.get_existing_timestamp)."""
+    if folder is None or not folder.is_dir():
+        return None
+    try:
+        return cd.get_existing_timestamp(str(folder))
+    except (ValueError, AttributeError, OSError):  # nbgrader 0.9.5 then calls a `fail` it does not have
+        raise ValueError(f"{folder / 'timestamp.txt'} is not a time nbgrader can read "
+                         "(write e.g. 2026-10-01 17:00:00 UTC)") from None
+
+
 def _load_submission(gb, cfg, cd, doc: dict, folder: Path | None, warn) -> None:
     from nbgrader import utils as nbu
     from nbgrader.api import MissingEntry
@@ -247,7 +258,7 @@ def _load_submission(gb, cfg, cd, doc: dict, folder: Path | None, warn) -> None:
     assignment = gb.find_assignment(a)
     gb.update_or_create_student(sid)
     # nbgrader autograde's own steps: the timestamp collect/zip_collect wrote, read by CourseDirectory.
-    ts = cd.get_existing_timestamp(str(folder)) if folder is not None and folder.is_dir() else None
+    ts = _timestamp(cd, folder)
     if ts:
         gb.update_or_create_submission(a, sid, timestamp=ts)
     else:
@@ -386,6 +397,16 @@ def import_results(results: Path, submitted: Path | None = None, course_root: Pa
               "copies (formgrader lists such students as not autograded); pass --submitted DIR",
               file=sys.stderr)
     docs = list(_results_docs(results))
+    bad = []
+    for _rpath, d in docs:  # unreadable timestamps stop the load before anything is written
+        try:
+            if submitted is not None:
+                _timestamp(cd, Path(submitted) / d["student_id"] / d["assignment"])
+        except ValueError as e:
+            bad.append(str(e))
+    if bad:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise SystemExit(f"autograder: nothing loaded: {'; '.join(bad[:3])}{more}")
     add_assignments(cd, root, _missing_assignments(cd, [d["assignment"] for _, d in docs]))
     state_path = _state_path(cd)
     try:

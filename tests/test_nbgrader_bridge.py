@@ -250,6 +250,20 @@ def test_readme_gradebook_command_works_from_a_plain_shell(klass, tmp_path):
     assert (root / "autograded" / "good" / A / "timestamp.txt").is_file()
 
 
+def test_unreadable_timestamp_stops_the_load_naming_the_file(klass, tmp_path):
+    from autograder.nbgrader_bridge import import_results
+
+    root = tmp_path / "course"
+    for name in ("submitted", "results"):
+        shutil.copytree(klass / name, root / name)
+    shutil.copy(klass / "nbgrader_config.py", root)
+    (root / "submitted" / "late" / A / "timestamp.txt").write_text("yesterday, about noon\n")
+    with pytest.raises(SystemExit) as e:
+        import_results(root / "results", root / "submitted", course_root=root)
+    assert "nothing loaded" in str(e.value) and str(root / "submitted" / "late" / A / "timestamp.txt") in str(e.value)
+    assert not (root / ".nbgrader" / "gradebook.db").exists() and not (root / "autograded").exists()
+
+
 def _tree(d: Path) -> dict:
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
