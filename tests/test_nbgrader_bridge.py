@@ -181,6 +181,13 @@ def test_round_trip_timestamps_lateness_manual_grades_and_totals(klass):
     outs = [c.outputs[0].text for c in shown.cells if c.get("outputs")]
     assert outs and all(t.startswith("Hidden tests for ") and " 0 / " in t for t in outs)
 
+    # nbgrader's feedback, made from these copies, tells the student what our hidden tests found (never
+    # their source)
+    _nbgrader(root, "generate_feedback", A, "--student=stub", env=_env(PLAIN_PATH))
+    html = (root / "feedback" / "stub" / A / "gradients_numpy.html").read_text()
+    assert html.count("Hidden tests for ") == len(outs)
+    assert "@graded" not in html and "check_array(" not in html and "import autograder" not in html
+
     # grading the free-text answers by hand, as formgrader does
     with _gradebook(root) as gb:
         for who, pts in (("good", 2), ("late", 3), ("half", 1)):
