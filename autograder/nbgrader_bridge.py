@@ -297,7 +297,8 @@ def _load_submission(gb, cfg, cd, doc: dict, folder: Path | None, warn) -> None:
             if _is_test_cell(gc, mapping):
                 earned = float(sum(pts.get(f, 0.0) for f in mapping[g.name]))
                 g.auto_score = min(float(g.max_score), earned)
-                if abs(float(g.max_score) - sum(t["max_points"] for f in mapping[g.name] for t in tests.get(f, []))) > 1e-9:
+                hidden_max = sum(float(t["max_points"]) for f in mapping[g.name] for t in tests.get(f, []))
+                if abs(float(g.max_score) - hidden_max) > 1e-9:
                     warn(f"{a}/{name}: test cell {g.name} is worth {g.max_score:g} in nbgrader, its hidden tests "
                          "a different total: run `python -m autograder sync-points` and `make release`")
                 if cell is not None:

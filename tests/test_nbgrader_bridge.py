@@ -95,7 +95,8 @@ def klass(tmp_path_factory):
             shutil.copy(nb, d / nb.name)
         if who in STAMPS:
             (d / "timestamp.txt").write_text(STAMPS[who] + "\n")
-    (root / "submitted/late" / A / "gradients_torch.ipynb").rename(root / "submitted/late" / A / "Copy of gradients_torch.ipynb")
+    late = root / "submitted" / "late" / A
+    (late / "gradients_torch.ipynb").rename(late / "Copy of gradients_torch.ipynb")
     (root / "submitted/half" / A / "gradients_torch.ipynb").unlink()
     r = run_grader(root / "submitted", root / "results")
     assert r.returncode == 0, r.stderr
@@ -242,7 +243,8 @@ def _gradebook_state(root) -> dict:
                   "needs_manual_grade": sub.needs_manual_grade}
             for nb in sub.notebooks:
                 st[nb.name] = {"penalty": nb.late_submission_penalty,
-                               "grades": {g.name: (g.auto_score, g.manual_score, g.needs_manual_grade) for g in nb.grades},
+                               "grades": {g.name: (g.auto_score, g.manual_score, g.needs_manual_grade)
+                                          for g in nb.grades},
                                "comments": {c.name: c.auto_comment for c in nb.comments}}
             ag = root / "autograded" / sid / A
             st["autograded"] = sorted(p.name for p in ag.iterdir()) if ag.is_dir() else None
