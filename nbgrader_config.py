@@ -20,6 +20,7 @@ c.ClearOutput.enabled = True
 c.Execute.timeout = 300
 # Late work: a submission's time is the timestamp.txt that `nbgrader collect` / `zip_collect` write beside
 # it; `python -m autograder gradebook` carries it into the gradebook, where nbgrader compares it with the
-# assignment's due date (`nbgrader db assignment add ch01_gradients --duedate="2026-10-01 17:00 UTC"`)
-# and any extension. "none" flags late work only; "zero" gives a late notebook no points.
+# assignment's due date and any extension. Set a due date with
+#   .venv/bin/nbgrader db assignment add ch01_gradients --duedate="2026-10-01 17:00 UTC"
+# "none" flags late work only; "zero" gives a late notebook no points (docs/grading-nbgrader.md).
 c.LateSubmissionPlugin.penalty_method = "none"
