@@ -1,8 +1,15 @@
 # nbgrader's view of the course: solutions/ is the source, exercises/ the release.
 # `nbgrader generate_assignment ch01_gradients` regenerates exercises/ch01_gradients/ from solutions/.
 import os
+import sys
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
+
+# nbgrader creates a gradebook by running `alembic` from PATH: put this interpreter's own bin directory
+# (.venv/bin) first, so that `.venv/bin/nbgrader ...` works from a shell where the venv is not activated.
+_BIN = os.path.dirname(os.path.abspath(sys.executable))
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join(p for p in (_BIN, os.environ.get("PATH", "")) if p)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 os.makedirs(os.path.join(ROOT, ".nbgrader"), exist_ok=True)

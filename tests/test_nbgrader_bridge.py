@@ -321,6 +321,16 @@ def test_unreadable_timestamp_stops_the_load_naming_the_file(klass, tmp_path):
     assert not (root / ".nbgrader" / "gradebook.db").exists() and not (root / "autograded").exists()
 
 
+def test_nbgrader_creates_the_gradebook_from_a_plain_shell(tmp_path):
+    """nbgrader runs `alembic` from PATH to create a gradebook; the course's nbgrader_config.py puts the
+    virtual environment's bin directory there, so the documented `.venv/bin/nbgrader` commands work."""
+    assert shutil.which("alembic", path=PLAIN_PATH) is None, "alembic is on the plain PATH: the test proves nothing"
+    shutil.copy(REPO / "nbgrader_config.py", tmp_path)
+    _nbgrader(tmp_path, "db", "assignment", "add", A, "--duedate=2026-11-02 12:00 UTC", env=_env(PLAIN_PATH))
+    with _gradebook(tmp_path) as gb:
+        assert gb.find_assignment(A).duedate == DUE
+
+
 def _tree(d: Path) -> dict:
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
