@@ -22,8 +22,24 @@ book: venv  ## build the executed book into _build/html (warnings are errors)
 test: venv  ## the whole test suite (builds the book once, grades every chapter)
 	$(PY) -m pytest
 
+# Every chapter is generated into a temporary folder first; exercises/<chapter> is replaced only once
+# nbgrader has produced every chapter (nbgrader deletes its output folder before it may refuse, e.g.
+# when the gradebook holds submissions), so a refusal leaves the release as it was.
 release: venv  ## regenerate exercises/ from solutions/ with nbgrader
-	for c in $(CHAPTERS); do nbgrader generate_assignment $$c --force --log-level=WARN || exit 1; done
+	@set -e; mkdir -p .nbgrader; tmp=$$(mktemp -d "$(CURDIR)/.nbgrader/release.XXXXXX"); \
+	trap 'for o in "$$tmp"/*.old; do c=$$(basename "$$o" .old); \
+	  if [ -d "$$o" ] && [ ! -e "exercises/$$c" ]; then mv "$$o" "exercises/$$c"; fi; done; rm -rf "$$tmp"' EXIT; \
+	for c in $(CHAPTERS); do \
+	  nbgrader generate_assignment $$c --force --log-level=WARN --CourseDirectory.release_directory="$$tmp" \
+	    && test -d "$$tmp/$$c" \
+	    || { echo "make release: nbgrader could not regenerate $$c; exercises/ is left as it was" >&2; exit 1; }; \
+	done; \
+	mkdir -p exercises; \
+	for c in $(CHAPTERS); do \
+	  if [ -e "exercises/$$c" ]; then mv "exercises/$$c" "$$tmp/$$c.old"; fi; \
+	  mv "$$tmp/$$c" "exercises/$$c"; \
+	done; \
+	echo "make release: exercises/ regenerated ($(CHAPTERS))"
 
 selfcheck: venv  ## grade reference solutions (must be 100%) and released stubs (must be 0)
 	$(PY) tools/selfcheck.py $(CHAPTERS)
