@@ -36,6 +36,9 @@ def main(argv=None) -> int:
                          "and formgrader)")
     gbp.add_argument("results", type=Path, metavar="RESULTS_DIR")
     gbp.add_argument("--submitted", type=Path, metavar="DIR", help="also copy the notebooks to autograded/")
+    gbp.add_argument("--force", action="store_true", help="reload every result, even unchanged ones")
+    gbp.add_argument("--export", type=Path, metavar="CSV", help="then write the combined totals (our scores with "
+                     "nbgrader's manual grades and late penalties) to CSV")
     a = p.parse_args(argv)
 
     from . import runner
@@ -61,8 +64,12 @@ def main(argv=None) -> int:
         if not a.results.is_dir():
             print(f"autograder: error: RESULTS_DIR {a.results} is not a directory", file=sys.stderr)
             return 2
-        print(f"autograder: {import_results(a.results, a.submitted)} results loaded into nbgrader's gradebook",
-              file=sys.stderr)
+        print(f"autograder: {import_results(a.results, a.submitted, force=a.force)} results loaded into "
+              "nbgrader's gradebook", file=sys.stderr)
+        if a.export:
+            from .nbgrader_bridge import write_combined_csv
+
+            print(f"autograder: {write_combined_csv(a.export, a.results)} rows written to {a.export}", file=sys.stderr)
         return 0
 
     if not a.submitted.is_dir():

@@ -38,7 +38,7 @@ from pathlib import Path
 import nbformat
 
 from . import notebook as nbmod
-from . import runner
+from . import classrun, runner
 
 
 def cell_functions(nb: dict) -> dict[str, list[str]]:
@@ -446,7 +446,7 @@ def import_results(results: Path, submitted: Path | None = None, course_root: Pa
             state[key] = digest
             n += 1
     state_path.parent.mkdir(parents=True, exist_ok=True)
-    runner.atomic_write(state_path, json.dumps(state, indent=1, sort_keys=True))
+    classrun.atomic_write(state_path, json.dumps(state, indent=1, sort_keys=True))
     if unchanged:
         print(f"autograder: {unchanged} unchanged since they were last loaded (left as they are; "
               "force=True reloads them)", file=sys.stderr)
@@ -529,8 +529,8 @@ def write_combined_csv(path: Path, results_dir: Path, course_root: Path | None =
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COMBINED_COLUMNS)
     for r in rows:
-        w.writerow([r["student_id"], r["assignment"], runner._num(r["score"]), runner._num(r["max_score"]),
-                    runner._num(r["raw_score"]), runner._num(r["late_submission_penalty"]), r["timestamp"],
-                    runner._num(r["seconds_late"])])
-    runner.atomic_write(Path(path), buf.getvalue())
+        w.writerow([r["student_id"], r["assignment"], classrun._num(r["score"]), classrun._num(r["max_score"]),
+                    classrun._num(r["raw_score"]), classrun._num(r["late_submission_penalty"]), r["timestamp"],
+                    classrun._num(r["seconds_late"])])
+    classrun.atomic_write(Path(path), buf.getvalue())
     return len(rows)

@@ -305,6 +305,11 @@ def test_readme_gradebook_command_works_from_a_plain_shell(klass, tmp_path):
         assert sorted(s.student.id for s in gb.find_assignment(A).submissions) == ["good", "half", "late", "stub"]
         assert gb.find_submission(A, "late").timestamp is not None
     assert (root / "autograded" / "good" / A / "timestamp.txt").is_file()
+    r = subprocess.run([str(python), "-m", "autograder", "gradebook", "results", "--export", "results/combined.csv"],
+                       cwd=root, capture_output=True, text=True, env=_env(PLAIN_PATH), timeout=600)
+    assert r.returncode == 0 and "4 rows written" in r.stderr, r.stderr[-3000:]
+    rows = (root / "results" / "combined.csv").read_text().splitlines()
+    assert rows[0].startswith("student_id,assignment,score,max_score") and len(rows) == 5
 
 
 def test_unreadable_timestamp_stops_the_load_naming_the_file(klass, tmp_path):
