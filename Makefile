@@ -8,7 +8,7 @@ CHAPTERS ?= $(notdir $(wildcard solutions/ch*))
 
 .PHONY: venv book test release selfcheck grade clean bench lab mutation wheel student-edition
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
+$(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 	# rnnlib, editable (pyproject.toml): the book, JupyterLab, pytest and the grader import it as installed.
