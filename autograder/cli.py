@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     exp.add_argument("--format", choices=["canvas", "per-question"], default="per-question")
     exp.add_argument("--out", type=Path, metavar="FILE", help="default: standard output")
     exp.add_argument("--assignment", metavar="NAME", help="only this assignment")
+    exp.add_argument("--per-assignment", action="store_true", help="canvas: one column per assignment")
     rep = sub.add_parser("report", help="a self-contained HTML page: where the class struggles")
     rep.add_argument("results", type=Path, metavar="RESULTS_DIR")
     rep.add_argument("--out", type=Path, metavar="FILE.html", help="default: RESULTS_DIR/report.html")
