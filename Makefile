@@ -37,7 +37,7 @@ bench: venv  ## every benchmark in one table (clean book build, grading vs nbgra
 mutation: venv  ## the full mutation check of the hidden tests (the quick subset runs in make test)
 	$(PY) tools/mutation.py
 
-wheel: venv  ## build the rnnlib wheel (and sdist) into _build/dist
+wheel: venv  ## build the rnnlib wheel into _build/dist (what the setup cells install)
 	rm -rf _build/dist && $(PY) -m pip wheel -q --disable-pip-version-check --no-deps -w _build/dist .
 	@ls _build/dist
 

@@ -147,7 +147,7 @@ def student_requirements() -> str:
     if not any(l.lower().startswith("jupyterlab") for l in lines):
         pin = re.search(r"^jupyterlab==\S+", (REPO / "constraints.txt").read_text(), flags=re.M)
         lines.append(pin.group(0) if pin else "jupyterlab")
-    lines.append("-e .  # rnnlib, the course library (pyproject.toml)")
+    lines += ["# rnnlib, the course library (pyproject.toml), editable so that the book uses this checkout's copy", "-e ."]
     return "\n".join(lines) + "\n"
 
 
