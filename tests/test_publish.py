@@ -71,8 +71,7 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def colab(tmp_path_factory) -> Path:
     """A fresh venv that sees numpy, torch, matplotlib, scikit-learn and Jupyter as preinstalled (Colab's
-    image has them), and not rnnlib: a .pth adds the shared site-packages *without* running its .pth files
-    (so the source checkout's rnnlib is invisible). Returns the venv's python."""
+    image has them), and not rnnlib. Returns the venv's python."""
     venv = tmp_path_factory.mktemp("colab") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
@@ -80,7 +79,16 @@ def colab(tmp_path_factory) -> Path:
                               capture_output=True, text=True, check=True).stdout.strip()
     # The venv's own old setuptools would shadow the preinstalled one that torch's metadata asks for.
     subprocess.run([str(py), "-m", "pip", "uninstall", "-q", "-y", "setuptools"], env=_clean_env(), timeout=300)
-    Path(site_dir, "colab_preinstalled.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # Colab's preinstalled packages: this environment's, minus any trace of rnnlib (an editable install
+    # of it by `make venv`, or the old .pth), linked into a folder of their own.
+    pre = venv.parent / "preinstalled"
+    pre.mkdir()
+    for e in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        n = e.name.lower().replace("-", "_")
+        if "rnn_from_scratch" in n or "rnn_course" in n or n.startswith("__editable__") or n == "rnnlib":
+            continue
+        (pre / e.name).symlink_to(e)
+    Path(site_dir, "colab_preinstalled.pth").write_text(f"{pre}\n")
     r = subprocess.run([str(py), "-c", "import numpy, torch, matplotlib, sklearn, nbclient, ipykernel; import rnnlib"],
                        capture_output=True, text=True, env=_clean_env(), cwd=venv)
     assert "No module named 'rnnlib'" in r.stderr, "the simulated Colab must not see rnnlib before the setup cell"
