@@ -283,7 +283,7 @@ def test_edition_site_launches_exercise_notebooks_from_the_edition(edition_site)
     binder = re.findall(r'href="(https://mybinder\.org/[^"]+)"', page)
     assert colab and binder, "the exercise page has no Colab or Binder launch button"
     owner_repo = EDITION_URL.split("github.com/")[1]
-    assert all(owner_repo in u and u.endswith("exercises/ch04_lstm/lstm_torch.ipynb") for u in colab), colab
+    assert all(u.endswith(f"{owner_repo}/blob/main/exercises/ch04_lstm/lstm_torch.ipynb") for u in colab), colab
     assert all(owner_repo.replace("/", "%2F") in u or owner_repo in u for u in binder), binder
     assert EDITION_URL in page  # the repository button
     assert se.source_repository_url() not in page

@@ -128,6 +128,8 @@ def edition_config(url: str, branch: str) -> str:
     if n != 1:
         raise SystemExit("student_edition: _config.yml has no `repository: url:` to point at the edition")
     new = re.sub(r"^(\s+branch:\s*)\S+", lambda m: m.group(1) + branch, new, count=1, flags=re.M)
+    # The book is the edition's root: launch links read blob/<branch>/exercises/..., not blob/<branch>/./...
+    new = re.sub(r"^(\s+path_to_book:\s*)\.(?=\s|$)", lambda m: m.group(1) + '""', new, count=1, flags=re.M)
     return new
 
 
@@ -290,7 +292,7 @@ def main(argv=None) -> int:
     out = build_edition(a.out, url, a.branch, a.site)
     n = sum(1 for p in out.rglob("*") if p.is_file())
     print(f"student edition: {n} files in {out} (repository {url}); build its book with "
-          f"`cd {os.path.relpath(out)} && jupyter-book build .`")
+          f"`cd {out} && jupyter-book build .`")
     return 0
 
 
