@@ -90,12 +90,14 @@ def _assignments() -> list[str]:
 
 
 def _engine_files(assignment: str):
-    """Every file of the autograder package as it is now, except other assignments' hidden tests."""
+    """Every file of the autograder package as it is now, except other assignments' hidden tests
+    (their ``test_*.py``; the helper modules beside them stay, since tests import them across chapters)."""
     for f in sorted(PKG.rglob("*")):
         rel = f.relative_to(PKG)
         if not f.is_file() or "__pycache__" in rel.parts or f.suffix == ".pyc":
             continue
-        if rel.parts[0] == "tests" and len(rel.parts) > 2 and rel.parts[1] != assignment:
+        if rel.parts[0] == "tests" and len(rel.parts) > 2 and rel.parts[1] != assignment \
+                and rel.name.startswith("test_"):
             continue
         yield f, Path("autograder") / rel
 

@@ -73,7 +73,7 @@ def test_zip_follows_the_spec_and_holds_the_engine_as_built(bundle):
     hidden = {f"autograder/tests/{A}/{p.name}" for p in (pkg / "tests" / A).glob("*.py")}
     assert hidden <= names
     others = [n for n in names if n.startswith("autograder/tests/") and n.count("/") > 2
-              and n.split("/")[2] != A]
+              and n.split("/")[2] != A and n.split("/")[-1].startswith("test_")]
     assert not others, f"another assignment's hidden tests in the zip: {others[:3]}"
     assert {f"exercises/{A}/{p.name}" for p in (REPO / "exercises" / A).glob("*.ipynb")} <= names
     assert "rnnlib/__init__.py" in names
@@ -210,3 +210,25 @@ def test_results_conversion_reads_only_contract_keys_and_optional_extras():
     validate(doc)
     assert doc["score"] == 0.5 and doc["tests"][1]["output"].startswith("error: crash")
     assert "grader" in doc["tests"][1]["output"] and "f: 1 / 3" in doc["output"]
+
+
+ASSIGNMENTS = sorted(p.name for p in (REPO / "autograder" / "tests").iterdir() if p.is_dir() and p.name[0] != "_")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_assignments_zip_loads_its_hidden_tests_on_its_own(assignment, tmp_path):
+    """Unpacked alone, each zip imports its hidden tests (helpers shared across chapters included) and no
+    other assignment's tests."""
+    gs.build_zip(assignment, tmp_path / "a.zip")
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        z.extractall(tmp_path / "source")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = ("import sys; sys.path.insert(0, '.'); from autograder import runner; "
+            f"t = runner.load_assignment({assignment!r}); "
+            "print(sum(len(n.tests) for n in t), sorted(a for a in runner.assignments() "
+            "if any(n.tests for n in runner.load_assignment(a))))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "source", env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    n, graded = r.stdout.split(" ", 1)
+    assert int(n) > 0 and graded.strip() == repr([assignment]), r.stdout
