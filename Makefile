@@ -4,16 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHELL := /bin/bash
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-# The course library rnnlib must import from the book, the notebooks and the tests.
-export PYTHONPATH := $(CURDIR)
 CHAPTERS ?= $(notdir $(wildcard solutions/ch*))
 
-.PHONY: venv book test release selfcheck grade clean bench lab mutation
+.PHONY: venv book test release selfcheck grade clean bench lab mutation wheel student-edition
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
-	echo "$(CURDIR)" > "$$($(PY) -c 'import site; print(site.getsitepackages()[0])')/rnn-course.pth"
+	# rnnlib, editable (pyproject.toml): the book, JupyterLab, pytest and the grader import it as installed.
+	rm -f "$$($(PY) -c 'import site; print(site.getsitepackages()[0])')/rnn-course.pth"
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
 book: venv  ## build the executed book into _build/html (warnings are errors)
@@ -52,6 +52,13 @@ bench: venv  ## every benchmark in one table (clean book build, grading vs nbgra
 
 mutation: venv  ## the full mutation check of the hidden tests (the quick subset runs in make test)
 	$(PY) tools/mutation.py
+
+wheel: venv  ## build the rnnlib wheel into _build/dist (what the setup cells install)
+	rm -rf _build/dist && $(PY) -m pip wheel -q --disable-pip-version-check --no-deps -w _build/dist .
+	@ls _build/dist
+
+student-edition: venv  ## write the public student edition to _build/student-edition (EDITION_URL=... to set its repository)
+	$(PY) tools/student_edition.py --out _build/student-edition $(if $(EDITION_URL),--repository-url $(EDITION_URL))
 
 clean:
 	rm -rf _build .nbgrader

@@ -39,7 +39,33 @@ def main(argv=None) -> int:
     gbp.add_argument("--force", action="store_true", help="reload every result, even unchanged ones")
     gbp.add_argument("--export", type=Path, metavar="CSV", help="then write the combined totals (our scores with "
                      "nbgrader's manual grades and late penalties) to CSV")
+    # -- publishing: gradescope, export, report (autograder/gradescope.py, export.py, report.py)
+    gsp = sub.add_parser("gradescope", help="write a Gradescope autograder zip for ASSIGNMENT")
+    gsp.add_argument("assignment", metavar="ASSIGNMENT")
+    gsp.add_argument("--out", type=Path, metavar="ZIP", help="default: ASSIGNMENT_gradescope.zip")
+    gsp.add_argument("--late-penalty", type=float, default=0.0, metavar="PCT",
+                     help="percent of the score lost per started late day (from submission_metadata.json)")
+    gsp.add_argument("--late-days", type=float, metavar="N", help="score 0 after N late days")
+    gsp.add_argument("--grace-minutes", type=float, default=0.0, metavar="M")
+    gsp.add_argument("--visibility", default="visible", help="Gradescope's visibility of the tests")
+    exp = sub.add_parser("export", help="grades for an LMS: one row per student, a points-possible row")
+    exp.add_argument("results", type=Path, metavar="RESULTS_DIR")
+    exp.add_argument("--format", choices=["canvas", "per-question"], default="per-question")
+    exp.add_argument("--out", type=Path, metavar="FILE", help="default: standard output")
+    exp.add_argument("--assignment", metavar="NAME", help="only this assignment")
+    exp.add_argument("--per-assignment", action="store_true", help="canvas: one column per assignment")
+    rep = sub.add_parser("report", help="a self-contained HTML page: where the class struggles")
+    rep.add_argument("results", type=Path, metavar="RESULTS_DIR")
+    rep.add_argument("--out", type=Path, metavar="FILE.html", help="default: RESULTS_DIR/report.html")
+    # -- end publishing
     a = p.parse_args(argv)
+
+    # -- publishing: gradescope, export, report
+    if a.cmd in ("gradescope", "export", "report"):
+        import importlib
+
+        return importlib.import_module(f".{a.cmd}", __package__).command(a)
+    # -- end publishing
 
     from . import runner
 
