@@ -22,7 +22,9 @@ def test_every_chapter_is_executed(built_book):
 
 
 def test_exercise_pages_have_launch_and_download_buttons(built_book):
-    for page in (built_book / "exercises").rglob("*.html"):
+    pages = sorted((built_book / "exercises").rglob("*.html"))
+    assert pages, "no exercise pages were built"
+    for page in pages:
         html = page.read_text()
         assert "colab.research.google.com" in html and "mybinder.org" in html, f"{page.name}: launch buttons missing"
         assert "Download" in html or "download" in html, f"{page.name}: download button missing"
