@@ -3,9 +3,9 @@
 Every page is opened at 1280 px and at 400 px wide. No error output or traceback in executed cells,
 equations typeset by MathJax (served from the book itself, offline), every image (the SVG diagrams
 included) loaded and given alt text, launch and download buttons on exercise pages, no solution or
-hidden-test text in what the browser shows. Layout: no equation wider than the text column at 1280 px,
-and at 400 px none wider than the column or clipped (a long one may scroll inside the column); no code
-cell wider than the column at 1280 px. The interactive figures respond: moving a slider redraws the
+hidden-test text in what the browser shows. Layout: at 1280 px every equation fits the text column
+without scrolling; at 400 px none is wider than the column or clipped (a long one, or a wide table,
+may scroll inside the column); no code cell wider than the column at 1280 px. The interactive figures respond: moving a slider redraws the
 figure. Screenshots of key pages at both widths are kept in _build/screenshots/ (build artefacts, not
 committed). Skipped when no Chromium is installed (.ci/run installs Debian's chromium and
 chromium-driver).
@@ -63,23 +63,24 @@ return {
 # that container lets the reader scroll (overflow-x auto or scroll), never when it clips (hidden).
 LAYOUT = """
 const col = (document.querySelector('article.bd-article') || document.querySelector('main')).getBoundingClientRect();
-const out = {math_wide: [], math_clipped: [], code_wide: [], column: Math.round(col.width)};
+const out = {math_wide: [], math_clipped: [], math_scrolls: [], code_wide: [], column: Math.round(col.width)};
 const label = e => (e.innerText || e.textContent || '').replace(/\\s+/g, ' ').slice(0, 60);
 for (const m of document.querySelectorAll('mjx-container')) {
   const box = m.getBoundingClientRect();
   if (box.width === 0) continue;  // inside a closed dropdown: not drawn
   const inner = m.querySelector('mjx-math') || m;
   const content = inner.getBoundingClientRect().width;
-  if (box.right > col.right + 2 || box.left < col.left - 2) { out.math_wide.push(label(m)); continue; }
-  if (content > box.width + 2) {
-    let scrolls = false;
-    for (let e = m; e && e !== document.body; e = e.parentElement) {
-      const ox = getComputedStyle(e).overflowX;
-      if (ox === 'auto' || ox === 'scroll') { scrolls = true; break; }
-      if (ox === 'hidden' || ox === 'clip') break;
-    }
-    if (!scrolls) out.math_clipped.push(label(m));
+  // the nearest ancestor that scrolls horizontally (a wide table, a long display equation)
+  let scroller = null;
+  for (let e = m; e && e !== document.body; e = e.parentElement) {
+    const ox = getComputedStyle(e).overflowX;
+    if (ox === 'auto' || ox === 'scroll') { scroller = e; break; }
+    if (ox === 'hidden' || ox === 'clip') break;
   }
+  const fits = r => r.right <= col.right + 2 && r.left >= col.left - 2;
+  if (!fits(box) && !(scroller && fits(scroller.getBoundingClientRect()))) { out.math_wide.push(label(m)); continue; }
+  if (content > box.width + 2 && !scroller) out.math_clipped.push(label(m));
+  if (!fits(box) || content > box.width + 2) out.math_scrolls.push(label(m));
 }
 for (const pre of document.querySelectorAll('div.cell_input pre, div.cell_output pre, div.highlight pre')) {
   const box = pre.getBoundingClientRect();
@@ -161,6 +162,8 @@ def test_every_page_as_a_reader_sees_it(site, browser):
                 problems.append(f"{where}: images without alt text: {info['no_alt'][:3]}")
             if rel.startswith("exercises/") and (info["launch"] < 2 or not info["download"]):
                 problems.append(f"{where}: launch buttons ({info['launch']}) or download button ({info['download']}) missing")
+            if width >= 1280 and layout["math_scrolls"]:
+                problems.append(f"{where}: equations that only fit by scrolling: {layout['math_scrolls'][:3]}")
             if layout["math_wide"]:
                 problems.append(f"{where}: equations wider than the {layout['column']} px column: {layout['math_wide'][:3]}")
             if layout["math_clipped"]:
