@@ -70,15 +70,19 @@ for (const m of document.querySelectorAll('mjx-container')) {
   if (box.width === 0) continue;  // inside a closed dropdown: not drawn
   const inner = m.querySelector('mjx-math') || m;
   const content = inner.getBoundingClientRect().width;
-  // the nearest ancestor that scrolls horizontally (a wide table, a long display equation)
+  // the nearest element, the equation itself or an ancestor (a wide table), that scrolls horizontally
+  // and lies within the column: the reader can scroll to every part of the equation
+  const fits = r => r.right <= col.right + 2 && r.left >= col.left - 2;
   let scroller = null;
   for (let e = m; e && e !== document.body; e = e.parentElement) {
     const ox = getComputedStyle(e).overflowX;
-    if (ox === 'auto' || ox === 'scroll') { scroller = e; break; }
-    if (ox === 'hidden' || ox === 'clip') break;
+    if ((ox === 'auto' || ox === 'scroll') && fits(e.getBoundingClientRect())) { scroller = e; break; }
+    if (ox === 'hidden' || ox === 'clip') {  // clips the equation only if the equation reaches past it
+      const r = e.getBoundingClientRect();
+      if (box.left < r.left - 2 || box.right > r.right + 2) break;
+    }
   }
-  const fits = r => r.right <= col.right + 2 && r.left >= col.left - 2;
-  if (!fits(box) && !(scroller && fits(scroller.getBoundingClientRect()))) { out.math_wide.push(label(m)); continue; }
+  if (!fits(box) && !scroller) { out.math_wide.push(label(m)); continue; }
   if (content > box.width + 2 && !scroller) out.math_clipped.push(label(m));
   if (!fits(box) || content > box.width + 2) out.math_scrolls.push(label(m));
 }
@@ -157,19 +161,19 @@ def test_every_page_as_a_reader_sees_it(site, browser):
                 problems.append(f"{where}: {info['math']} equations, {info['typeset']} typeset, MathJax: {mj}, "
                                 f"{info['merrors']} errors")
             if info["broken_images"]:
-                problems.append(f"{where}: images that did not load: {info['broken_images'][:3]}")
+                problems.append(f"{where}: images that did not load: {info['broken_images']}")
             if info["no_alt"]:
-                problems.append(f"{where}: images without alt text: {info['no_alt'][:3]}")
+                problems.append(f"{where}: images without alt text: {info['no_alt']}")
             if rel.startswith("exercises/") and (info["launch"] < 2 or not info["download"]):
                 problems.append(f"{where}: launch buttons ({info['launch']}) or download button ({info['download']}) missing")
             if width >= 1280 and layout["math_scrolls"]:
-                problems.append(f"{where}: equations that only fit by scrolling: {layout['math_scrolls'][:3]}")
+                problems.append(f"{where}: equations that only fit by scrolling: {layout['math_scrolls']}")
             if layout["math_wide"]:
-                problems.append(f"{where}: equations wider than the {layout['column']} px column: {layout['math_wide'][:3]}")
+                problems.append(f"{where}: equations wider than the {layout['column']} px column: {layout['math_wide']}")
             if layout["math_clipped"]:
-                problems.append(f"{where}: equations clipped (not scrollable): {layout['math_clipped'][:3]}")
+                problems.append(f"{where}: equations clipped (not scrollable): {layout['math_clipped']}")
             if width >= 1280 and layout["code_wide"]:
-                problems.append(f"{where}: code wider than the {layout['column']} px column: {layout['code_wide'][:3]}")
+                problems.append(f"{where}: code wider than the {layout['column']} px column: {layout['code_wide']}")
             if width == WIDTHS[0]:
                 svgs += info["svgs"]
                 interactive += info["interactive"]
