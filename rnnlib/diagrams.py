@@ -79,6 +79,9 @@ class Diagram:
     def _repr_svg_(self) -> str:
         return self.svg()
 
+    def __repr__(self) -> str:  # what a text-only output (the PDF, a terminal) shows instead of the drawing
+        return f"[diagram: {self.title}]"
+
     def save(self, path) -> Path:
         path = Path(path)
         path.write_text(self.svg())

@@ -27,7 +27,7 @@ _JS = r"""
   var root = document.getElementById(%(id)s), spec = JSON.parse(root.querySelector("script[type='application/json']").textContent);
   var svg = root.querySelector("svg"), slider = root.querySelector("input"), out = root.querySelector("output");
   var note = root.querySelector(".rnn-note"), NS = "http://www.w3.org/2000/svg";
-  var W = 600, H = 330, L = 70, R = 16, T = 16, B = 52;
+  var W = 600, H = 330, L = 74, R = 16, T = 16, B = 56;
   function el(tag, attrs, text) { var e = document.createElementNS(NS, tag); for (var k in attrs) e.setAttribute(k, attrs[k]); if (text !== undefined) e.textContent = text; svg.appendChild(e); return e; }
   function fy(v) { var lo = spec.ylim[0], hi = spec.ylim[1];
     if (spec.ylog) { v = Math.max(v, lo); return T + (H - T - B) * (1 - (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))); }
@@ -35,18 +35,18 @@ _JS = r"""
   function draw(i) {
     var f = spec.frames[i]; while (svg.firstChild) svg.removeChild(svg.firstChild);
     el("rect", {x: 0, y: 0, width: W, height: H, fill: "white"});
-    spec.yticks.forEach(function (t) { var y = fy(t[0]); el("line", {x1: L, x2: W - R, y1: y, y2: y, stroke: "#e3e3e3"}); el("text", {x: L - 6, y: y + 5, "font-size": 14, "text-anchor": "end"}, t[1]); });
+    spec.yticks.forEach(function (t) { var y = fy(t[0]); el("line", {x1: L, x2: W - R, y1: y, y2: y, stroke: "#e3e3e3"}); el("text", {x: L - 6, y: y + 5, "font-size": 16, "text-anchor": "end"}, t[1]); });
     el("line", {x1: L, x2: L, y1: T, y2: H - B, stroke: "#444"}); el("line", {x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#444"});
     var n = spec.x.length, fx = function (j) { return L + (W - L - R) * (n === 1 ? 0.5 : (spec.bars ? (j + 0.5) / n : j / (n - 1))); };
-    spec.xticks.forEach(function (t) { el("text", {x: fx(t[0]), y: H - B + 20, "font-size": 14, "text-anchor": "middle"}, t[1]); });
-    el("text", {x: (L + W - R) / 2, y: H - 8, "font-size": 15, "text-anchor": "middle"}, spec.xlabel);
-    el("text", {x: 16, y: (T + H - B) / 2, "font-size": 15, "text-anchor": "middle", transform: "rotate(-90 16 " + (T + H - B) / 2 + ")"}, spec.ylabel);
+    spec.xticks.forEach(function (t) { el("text", {x: fx(t[0]), y: H - B + 21, "font-size": 16, "text-anchor": "middle"}, t[1]); });
+    el("text", {x: (L + W - R) / 2, y: H - 8, "font-size": 17, "text-anchor": "middle"}, spec.xlabel);
+    el("text", {x: 16, y: (T + H - B) / 2, "font-size": 17, "text-anchor": "middle", transform: "rotate(-90 16 " + (T + H - B) / 2 + ")"}, spec.ylabel);
     f.series.forEach(function (s, k) {
       if (spec.bars) { var bw = 0.7 * (W - L - R) / n; s.y.forEach(function (v, j) { var y = fy(v); el("rect", {x: fx(j) - bw / 2, y: y, width: bw, height: Math.max(0, H - B - y), fill: s.color}); }); return; }
       var pts = s.y.map(function (v, j) { return fx(j).toFixed(1) + "," + fy(v).toFixed(1); }).join(" ");
       el("polyline", {points: pts, fill: "none", stroke: s.color, "stroke-width": s.dash ? 1.6 : 2.4, "stroke-dasharray": s.dash ? "6 4" : "none"});
       el("line", {x1: W - R - 190, x2: W - R - 160, y1: T + 14 + 20 * k, y2: T + 14 + 20 * k, stroke: s.color, "stroke-width": 2.4, "stroke-dasharray": s.dash ? "6 4" : "none"});
-      el("text", {x: W - R - 154, y: T + 19 + 20 * k, "font-size": 14}, s.name);
+      el("text", {x: W - R - 154, y: T + 19 + 20 * k, "font-size": 16}, s.name);
     });
     out.textContent = f.label; if (note) note.textContent = f.note || "";
     root.setAttribute("data-frame", String(i));
