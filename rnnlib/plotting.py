@@ -57,6 +57,19 @@ _JS = r"""
 """
 
 
+class InteractiveFigure:
+    """Raw HTML for the web page; a one-line description wherever HTML cannot be shown."""
+
+    def __init__(self, description: str, html_text: str):
+        self.description, self.html = description, html_text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return f"[interactive figure, in the web version of the book: {self.description}]"
+
+
 def slider_figure(frames: list[dict], x: list, *, slider_label: str, xlabel: str, ylabel: str,
                   ylim: tuple[float, float], ylog: bool = False, bars: bool = False, start: int = 0,
                   xticks: list | None = None, yticks: list | None = None, alt: str = "", note_style: str = ""):
@@ -64,9 +77,9 @@ def slider_figure(frames: list[dict], x: list, *, slider_label: str, xlabel: str
 
     frames: [{"label": str shown beside the slider, "series": [{"name", "y", "color", "dash"}],
     "note": optional text shown under the figure}]; x: the horizontal positions (or bar labels).
-    Returns an IPython HTML object (raw HTML with inline SVG and JavaScript; no kernel, no CDN).
+    Returns an object that displays as raw HTML with inline SVG and JavaScript (no kernel, no CDN); in
+    a text-only output (the PDF) it says what it is instead.
     """
-    from IPython.display import HTML
 
     fid = "rnnfig-" + uuid.uuid5(uuid.NAMESPACE_URL, json.dumps([slider_label, xlabel, ylabel, len(frames)])).hex[:10]
     if yticks is None:
@@ -83,7 +96,7 @@ def slider_figure(frames: list[dict], x: list, *, slider_label: str, xlabel: str
     spec = {"frames": frames, "x": list(x), "xlabel": xlabel, "ylabel": ylabel, "ylim": list(ylim), "ylog": ylog,
             "bars": bars, "xticks": [list(t) for t in xticks], "yticks": [list(t) for t in yticks]}
     data = json.dumps(spec).replace("</", "<\\/")
-    return HTML(
+    return InteractiveFigure(alt or slider_label,
         f'<div class="rnn-interactive" id="{fid}" data-frame="{start}">'
         f'<label style="display:block;margin:0.3em 0">{html.escape(slider_label)} '
         f'<input type="range" min="0" max="{len(frames) - 1}" step="1" value="{start}" '
