@@ -2,7 +2,7 @@
 language model".
 
 The essay below was written for this course (no outside corpus, no licence to track). It is small
-(about 6 KB), plain ASCII, and long enough for a character-level model to learn spelling, spaces and
+(about 4,500 characters), plain ASCII, and long enough for a character-level model to learn spelling, spaces and
 punctuation in a few seconds of training. Other chapters reuse it for generation.
 
     >>> from rnnlib.text import course_text, CharVocab
@@ -79,7 +79,7 @@ where it breaks, and then build the cell that does not break.
 
 
 def course_text() -> str:
-    """The course's own essay on recurrent networks (plain ASCII, about 6 KB)."""
+    """The course's own essay on recurrent networks (plain ASCII, about 4,500 characters)."""
     return _ESSAY
 
 
