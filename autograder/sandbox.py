@@ -8,6 +8,7 @@ its own (see ``student_side.py``).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
@@ -155,15 +156,16 @@ def zygote_command(hostdir: Path, control_fd: int) -> tuple[list[str], dict, boo
     env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
                PYTHONHASHSEED="0")
     wanted = "root" if os.geteuid() == 0 else "user"
+    keep = sorted({r for r in _python_roots() if r.startswith("/tmp/")})  # a course cloned under /tmp
     if bwrap_usable():
         argv = [bwrap_path(), *_bwrap_args(hostdir), sys.executable, "-I", "-S", "-c",
                 "import site, sys; site.main(); sys.path.insert(0, '/course'); "
                 "sys.argv = ['zygote']; sys.path.insert(0, '/grader'); import student_side; "
-                f"student_side.zygote_main({control_fd}, {wanted!r})"]
+                f"student_side.zygote_main({control_fd}, {wanted!r}, {keep!r})"]
         return argv, env, True, wanted
     # Weak fallback: a plain process in a scratch directory; children still get what the kernel allows.
     env["PYTHONPATH"] = str(REPO / "rnnlib" / "..")  # rnnlib only would be better; the repo is readable anyway
     env["HOME"] = str(hostdir)
     env["MPLCONFIGDIR"] = str(hostdir / "mpl")
-    argv = [sys.executable, str(hostdir / "student_side.py"), str(control_fd), wanted]
+    argv = [sys.executable, str(hostdir / "student_side.py"), str(control_fd), wanted, json.dumps(keep)]
     return argv, env, False, wanted

@@ -36,7 +36,7 @@ from wire import (MAX_STRING, FrameReader, array_to_bytes, bytes_to_array,  # no
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 CLONE_NEWIPC, CLONE_NEWNET = 0x08000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -439,7 +439,19 @@ def _enter_namespaces(job: dict) -> str:
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"0 {gid} 1")
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    # Paths under /tmp that the interpreter needs (a course cloned under /tmp: its .venv) stay visible,
+    # read-only, on top of the child's fresh /tmp: held by descriptor across the new mount.
+    keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in job.get("keep", [])
+            if (p + "/").startswith("/tmp/") and os.path.isdir(p)]
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={job.get('tmp_mb', 256)}m,mode=1777")
+    for path, fd in keep:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
+        try:
+            _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+        except OSError:
+            pass  # already read-only and locked so (bubblewrap's bind)
+        os.close(fd)
     if os.path.isdir("/dev/shm"):
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     return mode
@@ -572,8 +584,9 @@ def _probe_mode(wanted: str) -> str:
     return "none"
 
 
-def zygote_main(control_fd: int, wanted_mode: str) -> None:
-    """Serve spawn and kill requests on the control socket until it closes."""
+def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
+    """Serve spawn and kill requests on the control socket until it closes. ``keep``: paths under
+    /tmp (the Python installation's) that each child's fresh /tmp must still show."""
     ctl = socket.socket(fileno=control_fd)
     ns_mode = _probe_mode(wanted_mode)
     _preimport()
@@ -624,7 +637,7 @@ def zygote_main(control_fd: int, wanted_mode: str) -> None:
                     os.close(wake_w)
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    job = dict(req["job"], ns_mode=ns_mode, _pid_pipe=w)
+                    job = dict(req["job"], ns_mode=ns_mode, _pid_pipe=w, keep=list(keep))
                     _child_main(fds[0], job)
                 except BaseException as e:
                     try:
@@ -667,4 +680,4 @@ def _kill(pid: int) -> None:
 
 
 if __name__ == "__main__":
-    zygote_main(int(sys.argv[1]), sys.argv[2])
+    zygote_main(int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else ())

@@ -859,3 +859,32 @@ def test_results_cache_key_covers_the_graders_own_code(tmp_path):
     finally:
         probe.unlink()
     assert runner.tests_fingerprint(A) == before
+
+
+def test_a_course_under_tmp_stays_visible_in_each_childs_fresh_tmp(tmp_path, monkeypatch):
+    """CI may clone the course under /tmp: its interpreter's files must stay visible (read-only) in each
+    child, over the child's private /tmp, and nothing else of the host's /tmp may show."""
+    from autograder import api, sandbox
+    from autograder.engine import Budget, Limits, Notebook, Zygote
+
+    if not sandbox.bwrap_usable():
+        pytest.skip("needs bubblewrap")
+    lib = tmp_path / "site"
+    lib.mkdir()
+    (lib / "kept_module.py").write_text("VALUE = 42\n")
+    (tmp_path / "secret.txt").write_text("not for the sandbox")
+    roots = sandbox._python_roots()
+    monkeypatch.setattr(sandbox, "_python_roots", lambda: roots + [str(lib)])
+    z = Zygote(Limits())
+    try:
+        nb = Notebook(z, [(0, f"import sys\nsys.path.append({str(lib)!r})\nimport kept_module\nimport os\n"
+                              "def look():\n"
+                              f"    try:\n        open({str(lib / 'x')!r}, 'w')\n        writable = True\n"
+                              "    except OSError:\n        writable = False\n"
+                              f"    return [kept_module.VALUE, os.path.exists({str(tmp_path / 'secret.txt')!r}), writable]\n")],
+                      Limits(), Budget(60))
+        nb.ensure()
+        assert api.Submission(nb, 10).call("look") == [42, False, False]
+        nb.close()
+    finally:
+        z.close()
