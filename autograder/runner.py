@@ -260,6 +260,16 @@ def run_tests(zygote: Zygote, nbt: NotebookTests, plan: notebook.Plan, hits: dic
                     if label:
                         cell_error_by_id[label] = f"{rep.status}: {rep.error}"
 
+    def passes_without_stand_ins(t) -> bool:
+        try:
+            ensure()
+            plain = api.Submission(nb, limits.call_seconds)
+            plain.seed(t.seed)
+            t.fn(plain, np.random.default_rng(t.seed))
+            return True
+        except Exception:
+            return False
+
     try:
         for t in nbt.tests:
             if t.function in hits:
@@ -274,7 +284,13 @@ def run_tests(zygote: Zygote, nbt: NotebookTests, plan: notebook.Plan, hits: dic
                 ensure()
                 sub = api.Submission(nb, limits.call_seconds, t.isolate)
                 sub.seed(t.seed)
-                t.fn(sub, np.random.default_rng(t.seed))
+                try:
+                    t.fn(sub, np.random.default_rng(t.seed))
+                except (api.Fail, StudentError, Missing, ProtocolError):
+                    # Stand-ins only ever help: code in another style (a sequence function that
+                    # unpacks its own step caches) is also tried with the student's own functions.
+                    if not (t.isolate and passes_without_stand_ins(t)):
+                        raise
                 results.append(_result(t, "passed", "", t.points))
             except api.Fail as e:
                 results.append(_result(t, "failed", str(e)))
