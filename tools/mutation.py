@@ -227,7 +227,8 @@ def main(argv=None) -> int:
                             "--call-timeout", "10"], cwd=REPO)
         if r.returncode:
             return r.returncode
-        stats = defaultdict(lambda: {"mutants": 0, "killed": 0, "own": 0, "equivalent": 0, "survivors": []})
+        stats = defaultdict(lambda: {"mutants": 0, "killed": 0, "own": 0, "equivalent": 0, "spill": 0,
+                                     "survivors": [], "spilled": []})
         for sid, (ch, nb, fn, mid, label) in index.items():
             doc = json.loads((tmp / "out" / sid / ch / "results.json").read_text())
             key = f"{ch}/{fn}"
@@ -243,22 +244,38 @@ def main(argv=None) -> int:
             st["own"] += own
             if not killed:
                 st["survivors"].append(f"{mid} ({label})")
+            lost = {}
+            for t in doc["tests"]:
+                if t["function"] != fn and t["points"] < t["max_points"] and not (
+                        t["status"] == "missing" and "was not submitted" in t["message"]):
+                    lost[t["function"]] = lost.get(t["function"], 0.0) + t["max_points"] - t["points"]
+            if lost:
+                st["spill"] += 1
+                st["spilled"].append(f"{mid} ({label}): " + ", ".join(f"{k} -{v:g}" for k, v in sorted(lost.items())))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = {"mutants": 0, "killed": 0}
     ok = True
-    print(f"{'graded name':45s} {'mutants':>7s} {'killed':>7s} {'own fn':>7s} {'equiv':>6s} {'score':>7s}")
+    print(f"{'graded name':45s} {'mutants':>7s} {'killed':>7s} {'own fn':>7s} {'equiv':>6s} {'score':>7s} "
+          f"{'spill':>6s} {'spill%':>7s}")
     for key in sorted(stats):
         st = stats[key]
         score = st["killed"] / st["mutants"] if st["mutants"] else 1.0
         ok &= score >= a.target
         total["mutants"] += st["mutants"]
         total["killed"] += st["killed"]
-        print(f"{key:45s} {st['mutants']:7d} {st['killed']:7d} {st['own']:7d} {st['equivalent']:6d} {100 * score:6.1f}%")
+        spill = st["spill"] / st["mutants"] if st["mutants"] else 0.0
+        total["spill"] = total.get("spill", 0) + st["spill"]
+        print(f"{key:45s} {st['mutants']:7d} {st['killed']:7d} {st['own']:7d} {st['equivalent']:6d} {100 * score:6.1f}% "
+              f"{st['spill']:6d} {100 * spill:6.1f}%")
         for s in st["survivors"]:
             print(f"    survived: {s}")
+        for s in st["spilled"]:
+            print(f"    spilled: {s}")
     overall = total["killed"] / total["mutants"] if total["mutants"] else 1.0
-    print(f"{'overall':45s} {total['mutants']:7d} {total['killed']:7d} {'':7s} {'':6s} {100 * overall:6.1f}%")
+    tspill = total.get("spill", 0)
+    print(f"{'overall':45s} {total['mutants']:7d} {total['killed']:7d} {'':7s} {'':6s} {100 * overall:6.1f}% "
+          f"{tspill:6d} {100 * tspill / max(total['mutants'], 1):6.1f}%")
     if a.json:
         a.json.write_text(json.dumps({"per_name": stats, "overall": overall}, indent=1))
     return 0 if ok else 1
