@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder.api import Fail, check_array, check_scalar, check_unmodified, graded, unpack
-from autograder.refs import shapes, value_and_grads, vjp
+from autograder.testkit.shapes import shapes
+from autograder.testkit.torchref import value_and_grads, vjp
 
 # A non-separable probe: a checker that forgets to restore x[i] gets every later entry wrong.
 PROBE = """

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor
-from autograder.refs import shapes, vjp
+from autograder.testkit.shapes import shapes
+from autograder.testkit.torchref import vjp
 
 REFS = {"TanhFunction": torch.tanh, "SigmoidFunction": torch.sigmoid, "AffineFunction": F.linear}
 TORCH_DTYPE = {np.float32: "torch.float32", np.float64: "torch.float64"}

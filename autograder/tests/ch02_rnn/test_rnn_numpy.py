@@ -7,22 +7,15 @@ transposed weight cannot pass by accident; N = 1 and T = 1 are covered.
 import numpy as np
 import torch
 
-from autograder.refs import shapes
+from autograder.testkit.shapes import shapes
 from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
-from autograder.api import check_array as _check_array
+from autograder.testkit.checks import check_strict
 
 KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 TANH_HINT = ("; the local derivative of tanh is 1 - h_next**2, written with the step's output "
              "(not with x, nor with the pre-activation)")
 
 
-
-def check_array(got, expected, what, rtol=None, atol=None, dtype=True):
-    """check_array, stricter in float64: a correct answer matches the reference to about 1e-14."""
-    if np.asarray(expected).dtype == np.float64:
-        rtol = 1e-8 if rtol is None else rtol
-        atol = 1e-10 if atol is None else atol
-    return _check_array(got, expected, what, rtol=rtol, atol=atol, dtype=dtype)
 
 # ------------------------------------------------------------------------------ helpers
 def _dims(rng):
@@ -99,7 +92,7 @@ def _check_grads(grads, ref, what, dtype=None, hint=""):
         raise Fail(f"{what}: grads must be a dict with keys {sorted(KEYS)}, got {got}")
     for k in KEYS:
         r = ref[k] if dtype is None else ref[k].astype(dtype)
-        check_array(grads[k], r, f"{what} grads[{k!r}]{hint}")
+        check_strict(grads[k], r, f"{what} grads[{k!r}]{hint}")
 
 
 def _check_numeric(got, num, what, tol=1e-7):
@@ -137,7 +130,7 @@ def test_rnn_step_forward_parity(sub, rng):
     for N in (None, None, 1):
         x, h, p = _step_inputs(rng, N)
         h_next, _ = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
-        check_array(h_next, ref_step(x, h, p), f"rnn_step_forward h_next for x {x.shape}, h_prev {h.shape} "
+        check_strict(h_next, ref_step(x, h, p), f"rnn_step_forward h_next for x {x.shape}, h_prev {h.shape} "
                     "(h_next = tanh(x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh))")
 
 
@@ -145,7 +138,7 @@ def test_rnn_step_forward_parity(sub, rng):
 def test_rnn_step_forward_float32(sub, rng):
     x, h, p = _step_inputs(rng, dtype=np.float32)
     h_next, _ = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
-    check_array(h_next, ref_step(x, h, p).astype(np.float32), "rnn_step_forward h_next (float32 inputs)")
+    check_strict(h_next, ref_step(x, h, p).astype(np.float32), "rnn_step_forward h_next (float32 inputs)")
 
 
 @graded("rnn_step_forward", points=1)
@@ -170,8 +163,8 @@ def test_rnn_step_backward_parity(sub, rng):
         dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
         rdx, rdh, rg = ref_step(x, h, p, dh_next)
         what = f"rnn_step_backward (N, D, H) = {x.shape + h.shape[1:]}"
-        check_array(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh){TANH_HINT}")
-        check_array(dx, rdx, f"{what} dx (da @ weight_ih){TANH_HINT}")
+        check_strict(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh){TANH_HINT}")
+        check_strict(dx, rdx, f"{what} dx (da @ weight_ih){TANH_HINT}")
         _check_grads(grads, rg, what, hint=TANH_HINT)
 
 
@@ -199,8 +192,8 @@ def test_rnn_step_backward_float32(sub, rng):
     dh_next = rng.standard_normal(h.shape).astype(np.float32)
     dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
     rdx, rdh, rg = ref_step(x, h, p, dh_next)
-    check_array(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
-    check_array(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
+    check_strict(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
+    check_strict(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
     _check_grads(grads, rg, "rnn_step_backward (float32 inputs)", np.float32)
 
 
@@ -213,7 +206,7 @@ def test_rnn_step_backward_unmodified(sub, rng):
     check_unmodified({"dh_next": dh_next}, {"dh_next": args[0]}, "rnn_step_backward")
     second = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
     rdx, _, _ = ref_step(x, h, p, dh_next)
-    check_array(second[0], rdx, "rnn_step_backward dx when called a second time with the same cache "
+    check_strict(second[0], rdx, "rnn_step_backward dx when called a second time with the same cache "
                 "(the cache must not be changed by the backward pass)")
 
 
@@ -223,7 +216,7 @@ def test_rnn_forward_parity(sub, rng):
     for N, T in ((None, None), (None, None), (1, None), (None, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
         h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-        check_array(h, ref_seq(x, h0, p), f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
+        check_strict(h, ref_seq(x, h0, p), f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
                     "(h[:, t] is the state after step t; h0 is not part of h)")
 
 
@@ -231,7 +224,7 @@ def test_rnn_forward_parity(sub, rng):
 def test_rnn_forward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    check_array(h, ref_seq(x, h0, p).astype(np.float32), "rnn_forward h (float32 inputs)")
+    check_strict(h, ref_seq(x, h0, p).astype(np.float32), "rnn_forward h (float32 inputs)")
 
 
 @graded("rnn_forward", points=1)
@@ -251,8 +244,8 @@ def _check_seq_backward(got, ref, what, dtype=None):
     dx, dh0, grads = got
     rdx, rdh0, rg = ref
     cast = (lambda a: a) if dtype is None else (lambda a: a.astype(dtype))
-    check_array(dh0, cast(rdh0), f"{what} dh0")
-    check_array(dx, cast(rdx), f"{what} dx")
+    check_strict(dh0, cast(rdh0), f"{what} dh0")
+    check_strict(dx, cast(rdx), f"{what} dx")
     _check_grads(grads, rg, what, dtype)
 
 

@@ -7,7 +7,7 @@ num_layers=1, bidirectional=False is graded here (chapter 6 grades the rest).
 import numpy as np
 import torch
 
-from autograder.refs import shapes
+from autograder.testkit.shapes import shapes
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
 
 NEEDLES = ["nn.RNN", "rnn_tanh", "_VF", "RNNBase"]

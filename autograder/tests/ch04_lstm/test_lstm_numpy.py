@@ -3,8 +3,12 @@ import numpy as np
 
 from autograder.api import Fail, check_array, check_unmodified, graded, unpack
 
-from ._common import (NUMPY_FORBIDDEN, arr, cell_ref, check_grads, check_numgrad, copy_params, dims,
-                      hint_bptt, hint_lstm, params, remote_numgrad, seq_ref, with_hint)
+from autograder.testkit.checks import check_grads, with_hint
+from autograder.testkit.mistakes import hint_bptt, hint_lstm
+from autograder.testkit.numgrad import check_numgrad, remote_numgrad
+from autograder.testkit.rules import NUMPY_FORBIDDEN
+from autograder.testkit.shapes import arr, copy_params, dims, params
+from autograder.testkit.torchref import cell_ref, seq_ref
 
 NAMES = ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
 FORBIDDEN = {n: NUMPY_FORBIDDEN for n in NAMES}

@@ -8,6 +8,7 @@ import torch
 
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
 from autograder.engine import StudentError
+from autograder.testkit.shapes import seq_dims
 
 _NEEDLES = ["nn.RNN", "nn.LSTM", "nn.GRU", "torch.rnn_", "torch.lstm", "torch.gru", "_VF", "modules.rnn",
             "aten.lstm", "aten.gru", "aten.rnn", "RNNBase", "RNNCellBase"]
@@ -19,11 +20,8 @@ CONFIGS = [(1, False), (1, True), (2, True), (3, False), (2, False), (3, True)]
 
 
 def _dims(rng, N=None, T=None):
-    D = int(rng.integers(2, 6))
-    H = int(rng.integers(2, 6))
-    while H == D or H * 2 == D:
-        H = int(rng.integers(2, 7))
-    return (N or int(rng.integers(2, 4)), T or int(rng.integers(2, 6)), D, H)
+    """(N, T, D, H) with D != H and D != 2H (the input of a layer above a bidirectional one is 2H wide)."""
+    return seq_dims(rng, N, T, n_max=3, size_max=5, avoid_2h=True)
 
 
 def _cfg(L, bi):
