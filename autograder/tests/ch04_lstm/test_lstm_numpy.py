@@ -15,13 +15,13 @@ FORBIDDEN = {n: NUMPY_FORBIDDEN for n in NAMES}
 
 
 def _step_inputs(rng, kind="random", dtype=np.float64):
-    N, D, H = dims(rng, kind)
+    N, D, H = dims(rng, 1 if kind == "n1" else None)
     return arr(rng, N, D, dtype=dtype), arr(rng, N, H, dtype=dtype), arr(rng, N, H, dtype=dtype), \
         params(rng, "lstm", D, H, dtype)
 
 
 def _seq_inputs(rng, kind="random", dtype=np.float64):
-    N, D, H = dims(rng, "n1" if kind == "n1" else "random")
+    N, D, H = dims(rng, 1 if kind == "n1" else None)
     T = 1 if kind == "t1" else int(rng.integers(2, 7))
     return arr(rng, N, T, D, dtype=dtype), arr(rng, N, H, dtype=dtype), arr(rng, N, H, dtype=dtype), \
         params(rng, "lstm", D, H, dtype)
