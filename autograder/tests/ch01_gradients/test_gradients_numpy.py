@@ -6,6 +6,9 @@ import torch.nn.functional as F
 from autograder.api import Fail, check_array, check_scalar, check_unmodified, graded, unpack
 from autograder.testkit.shapes import shapes
 from autograder.testkit.torchref import value_and_grads, vjp
+from autograder.testkit.manifest import forbidden
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
 # A non-separable probe: a checker that forgets to restore x[i] gets every later entry wrong.
 PROBE = """

@@ -6,6 +6,10 @@ import torch.nn.functional as F
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor
 from autograder.testkit.shapes import shapes
 from autograder.testkit.torchref import vjp
+from autograder.testkit.manifest import forbidden
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 
 REFS = {"TanhFunction": torch.tanh, "SigmoidFunction": torch.sigmoid, "AffineFunction": F.linear}
 TORCH_DTYPE = {np.float32: "torch.float32", np.float64: "torch.float64"}

@@ -10,11 +10,13 @@ import torch
 from autograder.testkit.shapes import shapes
 from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
 from autograder.testkit.checks import check_strict
+from autograder.testkit.manifest import forbidden
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
 KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 TANH_HINT = ("; the local derivative of tanh is 1 - h_next**2, written with the step's output "
              "(not with x, nor with the pre-activation)")
-
 
 
 # ------------------------------------------------------------------------------ helpers

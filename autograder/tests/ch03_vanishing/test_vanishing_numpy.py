@@ -9,8 +9,10 @@ import torch
 
 from autograder.api import Fail, check_scalar, check_type, check_unmodified, graded, unpack
 from autograder.testkit.checks import check_strict
+from autograder.testkit.manifest import forbidden
 
-FORBIDDEN = {"adding_problem": ["rnnlib"]}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 MAKE_RNG = "def make_rng(seed):\n    return np.random.default_rng(seed)"
 
 
@@ -39,7 +41,6 @@ def _check_dict(got, ref, what, atol=None, rtol=5e-6):
         raise Fail(f"{what}: expected a dict with keys {sorted(ref)}, got {keys}")
     for k in ref:
         check_strict(got[k], ref[k], f"{what}[{k!r}]", atol=atol, rtol=rtol if ref[k].dtype == np.float64 else None)
-
 
 
 # ---------------------------------------------------------------------- clip_grad_norm

@@ -2,16 +2,14 @@
 import numpy as np
 
 from autograder.api import Fail, check_array, check_unmodified, graded, unpack
-
 from autograder.testkit.checks import check_grads, with_hint
 from autograder.testkit.mistakes import hint_bptt, hint_lstm
 from autograder.testkit.numgrad import check_numgrad, remote_numgrad
-from autograder.testkit.rules import NUMPY_FORBIDDEN
 from autograder.testkit.shapes import arr, copy_params, dims, params
 from autograder.testkit.torchref import cell_ref, seq_ref
+from autograder.testkit.manifest import forbidden
 
-NAMES = ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
-FORBIDDEN = {n: NUMPY_FORBIDDEN for n in NAMES}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
 
 def _step_inputs(rng, kind="random", dtype=np.float64):

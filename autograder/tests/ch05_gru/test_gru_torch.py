@@ -10,10 +10,11 @@ import numpy as np
 
 from autograder.api import graded
 from autograder.testkit.modules import device_check, forward_check, init_check, random_shape
-from autograder.testkit.rules import TORCH_FORBIDDEN
+from autograder.testkit.manifest import forbidden
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
 KIND = "gru"
-FORBIDDEN = {"GRUCell": TORCH_FORBIDDEN, "GRU": TORCH_FORBIDDEN}
 
 
 # ------------------------------------------------------------------------------ GRUCell

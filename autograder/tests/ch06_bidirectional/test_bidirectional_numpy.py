@@ -10,8 +10,10 @@ import torch
 
 from autograder.api import Fail, check_array, check_unmodified, graded, unpack
 from autograder.testkit.shapes import seq_dims
+from autograder.testkit.manifest import forbidden
 
-FORBIDDEN = {"bidirectional_forward": ["torch"], "bidirectional_backward": ["torch"]}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 
 # ----------------------------------------------------------------------------- probes
 PROBE_RNN = '''
