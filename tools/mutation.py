@@ -22,34 +22,24 @@ import ast
 import copy
 import hashlib
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder.testkit import manifest  # noqa: E402
+from tools.course import (answer_cells, grade, load, make_class, results, solution_line_numbers,  # noqa: E402
+                          strip_markers, student_copy)
+
 EQUIV_FILE = Path(__file__).with_name("mutation_equivalents.json")
-MARK_B, MARK_E = "### BEGIN SOLUTION", "### END SOLUTION"
 
 SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.MatMult: ast.Mult,
         ast.Pow: ast.Mult, ast.FloorDiv: ast.Div}
 CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
-
-
-def solution_lines(src: str) -> set[int]:
-    """1-based line numbers inside solution regions."""
-    inside, lines = False, set()
-    for i, line in enumerate(src.splitlines(), 1):
-        if MARK_B in line:
-            inside = True
-        elif MARK_E in line:
-            inside = False
-        elif inside:
-            lines.add(i)
-    return lines
 
 
 def candidates(tree: ast.AST, lines: set[int]):
@@ -146,17 +136,8 @@ def apply(tree: ast.AST, target: ast.AST, kind: str) -> ast.AST | None:
 
 def mutants_of(src: str):
     """[(mutant id, label, mutated source)] for one answer cell."""
-    lines = solution_lines(src)
-    clean = "\n".join(l for l in src.splitlines() if MARK_B not in l and MARK_E not in l)
-    # markers are removed, so line numbers shift; recompute the solution lines on the clean text
-    keep, shift, n = set(), 0, 0
-    for i, line in enumerate(src.splitlines(), 1):
-        if MARK_B in line or MARK_E in line:
-            shift += 1
-            continue
-        if i in lines:
-            keep.add(i - shift)
-    tree = ast.parse(clean)
+    keep = solution_line_numbers(src)  # in the source without its marker lines
+    tree = ast.parse(strip_markers(src))
     base = ast.unparse(tree)
     out, seen = [], set()
     for node, kind, label in candidates(tree, keep):
@@ -183,27 +164,14 @@ def build(chapters, quick: int | None, root: Path):
     index = {}
     for ch in chapters:
         for nbpath in sorted((REPO / "solutions" / ch).glob("*.ipynb")):
-            nb = json.load(open(nbpath))
-            for c in nb["cells"]:
-                c["source"] = "".join(c["source"])
-            clean_nb = copy.deepcopy(nb)
-            for c in clean_nb["cells"]:
-                c["source"] = "\n".join(l for l in c["source"].splitlines() if MARK_B not in l and MARK_E not in l)
-            for ci, c in enumerate(nb["cells"]):
-                meta = c.get("metadata", {}).get("nbgrader", {})
-                if not meta.get("solution"):
-                    continue
-                fn = meta["grade_id"]
-                muts = mutants_of(c["source"])
+            nb = load(nbpath)
+            for fn, ci in answer_cells(nb).items():
+                muts = mutants_of(nb["cells"][ci]["source"])
                 if quick:
                     muts = sorted(muts, key=lambda m: hashlib.sha1(m[0].encode()).hexdigest())[:quick]
                 for mid, label, mutated in muts:
                     sid = f"m{len(index):05d}"
-                    student_nb = copy.deepcopy(clean_nb)
-                    student_nb["cells"][ci]["source"] = mutated
-                    folder = root / sid / ch
-                    folder.mkdir(parents=True, exist_ok=True)
-                    (folder / nbpath.name).write_text(json.dumps(student_nb))
+                    make_class(root, {sid: {ch: {nbpath.stem: student_copy(ch, nbpath.stem, {fn: mutated})}}})
                     index[sid] = (ch, nbpath.stem, fn, mid, label)
     return index
 
@@ -216,21 +184,21 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--target", type=float, default=0.95)
     a = p.parse_args(argv)
-    chapters = a.chapters or sorted(d.name for d in (REPO / "solutions").iterdir() if d.is_dir())
+    chapters = a.chapters or manifest.chapter_ids("exercises")
     equiv = json.loads(EQUIV_FILE.read_text()) if EQUIV_FILE.exists() else {}
     tmp = Path(tempfile.mkdtemp(prefix="mutation-"))
     try:
         index = build(chapters, a.quick, tmp / "submitted")
         print(f"{len(index)} mutants in {len(chapters)} chapters; grading...", file=sys.stderr)
-        r = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp / "submitted"), "--out",
-                            str(tmp / "out"), "--workers", str(a.workers), "--cell-timeout", "20",
-                            "--call-timeout", "10"], cwd=REPO)
+        r = grade(tmp / "submitted", tmp / "out", "--workers", str(a.workers), "--cell-timeout", "20",
+                  "--call-timeout", "10", timeout=None)
         if r.returncode:
+            sys.stderr.write(r.stderr)
             return r.returncode
         stats = defaultdict(lambda: {"mutants": 0, "killed": 0, "own": 0, "equivalent": 0, "spill": 0,
                                      "survivors": [], "spilled": []})
         for sid, (ch, nb, fn, mid, label) in index.items():
-            doc = json.loads((tmp / "out" / sid / ch / "results.json").read_text())
+            doc = results(tmp / "out", sid, ch)
             key = f"{ch}/{fn}"
             st = stats[key]
             mine = [t for t in doc["tests"] if t["function"] == fn]

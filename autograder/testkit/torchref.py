@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .shapes import shapes  # noqa: F401  (re-exported: chapters 1 and 2 import it from here)
 
 torch.set_num_threads(1)
 F64 = torch.float64
