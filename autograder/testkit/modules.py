@@ -47,7 +47,7 @@ def check_state_dict(sub, m, ref, name):
     sd = sub.method(m, "state_dict")
     if not isinstance(sd, dict):
         raise Fail(f"{name}.state_dict() should be a dict of tensors")
-    want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    want = {name: tuple(t.shape) for name, t in ref.state_dict().items()}
     got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()}
     if sorted(got) != sorted(want):
         raise Fail(f"{name}.state_dict() keys are {sorted(got)}, expected {sorted(want)} (torch.nn's names)")
