@@ -29,6 +29,7 @@ from tools.course import make_class  # noqa: E402,F401  (re-exported for the tes
 CHAPTERS = manifest.chapter_ids("exercises")
 SLOW_MODULES = {"test_mutation", "test_adversarial", "test_nbgrader_bridge", "test_cli", "test_walkthrough",
                 "test_experiments"}
+SLOW_TESTS = {"test_exercises_match_nbgrader_release"}  # runs nbgrader once per chapter
 BROWSER_MODULES = {"test_browser"}
 
 
@@ -39,7 +40,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.book)
         if mod in BROWSER_MODULES:
             item.add_marker(pytest.mark.browser)
-        if mod in SLOW_MODULES:
+        if mod in SLOW_MODULES or item.originalname in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 
