@@ -15,12 +15,12 @@ later call. Expected values are computed here, in the trusted process, and never
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from ._sandboxed import array_to_bytes, bytes_to_array
+from .wire import MAX_STRING, ProtocolError, array_to_bytes, bytes_to_array
 
 
 # ------------------------------------------------------------------------------ registry
@@ -31,6 +31,7 @@ class GradedTest:
     points: float
     fn: Callable
     module: str = ""
+    isolate: dict = field(default_factory=dict)  # graded name -> trusted stand-in while this test runs
 
     @property
     def seed(self) -> int:
@@ -41,11 +42,17 @@ class GradedTest:
 _REGISTRY: list[GradedTest] = []
 
 
-def graded(function: str, points: float = 1.0):
-    """Register a hidden test about the graded name ``function``, worth ``points``."""
+def graded(function: str, points: float = 1.0, isolate: dict | None = None):
+    """Register a hidden test about the graded name ``function``, worth ``points``.
+
+    ``isolate={"rnn_step_forward": trusted_fn}``: while this test's calls run, the student's own
+    ``rnn_step_forward`` is replaced by a stand-in that sends its plain-data arguments here and
+    returns ``trusted_fn(*args, **kwargs)`` (plain data: arrays, tuples, lists, str-keyed dicts,
+    numbers, None), so that a bug in the step costs points on the step's tests only. The stand-in
+    exists only during those calls; no trusted code ever enters the student's process."""
 
     def deco(fn):
-        _REGISTRY.append(GradedTest(fn.__name__, function, float(points), fn, fn.__module__))
+        _REGISTRY.append(GradedTest(fn.__name__, function, float(points), fn, fn.__module__, dict(isolate or {})))
         return fn
 
     return deco
@@ -103,7 +110,8 @@ class NotPlain:
         return f"<{self.cls} (a subclass of numpy.ndarray)>"
 
 
-def _encode_args(obj, blobs):
+def encode_args(obj, blobs):
+    """Trusted values -> a value tree and .npy blobs, for the student's process."""
     if isinstance(obj, np.ndarray):
         blobs.append(array_to_bytes(obj))
         return {"t": "arr", "i": len(blobs) - 1}
@@ -113,9 +121,9 @@ def _encode_args(obj, blobs):
     if isinstance(obj, (Remote, RemoteTensor)):
         return {"t": "handle", "h": obj.handle}
     if isinstance(obj, (tuple, list)):
-        return {"t": type(obj).__name__, "v": [_encode_args(v, blobs) for v in obj]}
+        return {"t": type(obj).__name__, "v": [encode_args(v, blobs) for v in obj]}
     if isinstance(obj, dict):
-        return {"t": "dict", "k": [str(k) for k in obj], "v": [_encode_args(v, blobs) for v in obj.values()]}
+        return {"t": "dict", "k": [str(k) for k in obj], "v": [encode_args(v, blobs) for v in obj.values()]}
     if obj is None:
         return {"t": "none"}
     if isinstance(obj, (bool, np.bool_)):
@@ -129,56 +137,93 @@ def _encode_args(obj, blobs):
     raise TypeError(f"cannot send {type(obj).__name__} to the student's process")
 
 
-def _decode(tree, blobs):
-    """Build trusted Python values from the student's reply. Strict: unknown tags are refused."""
+def decode_reply(tree, blobs, depth=0):
+    """Build trusted Python values from the student's reply. Strict: anything unexpected raises
+    ProtocolError (the frame's size and depth were already bounded by ``wire.FrameReader``)."""
+    try:
+        return _decode(tree, blobs, depth)
+    except ProtocolError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise ProtocolError(f"a malformed value ({type(e).__name__})") from None
+
+
+def _decode(tree, blobs, depth=0):
+    if depth > 40:
+        raise ProtocolError("a value nested too deeply")
     t = tree.get("t") if isinstance(tree, dict) else None
     if t == "arr":
-        a = bytes_to_array(blobs[tree["i"]])
-        return NotPlain(str(tree["cls"]), a) if "cls" in tree else a
+        a = bytes_to_array(blobs[_int(tree["i"])])
+        return NotPlain(_text(tree["cls"]), a) if "cls" in tree else a
     if t == "npscalar":
-        return bytes_to_array(blobs[tree["i"]])[()]
+        return bytes_to_array(blobs[_int(tree["i"])])[()]
     if t == "tensor":
-        return RemoteTensor(bytes_to_array(blobs[tree["i"]]), str(tree["dtype"]), str(tree["device"]),
-                            bool(tree["rg"]), int(tree["h"]), str(tree.get("cls", "Tensor")))
+        return RemoteTensor(bytes_to_array(blobs[_int(tree["i"])]), _text(tree["dtype"]), _text(tree["device"]),
+                            bool(tree["rg"]), _int(tree["h"]), _text(tree.get("cls", "Tensor")))
     if t in ("tuple", "list"):
-        vals = [_decode(v, blobs) for v in tree["v"]]
+        if not isinstance(tree["v"], list):
+            raise ProtocolError("a malformed sequence")
+        vals = [_decode(v, blobs, depth + 1) for v in tree["v"]]
         return tuple(vals) if t == "tuple" else vals
     if t == "dict":
-        return {str(k): _decode(v, blobs) for k, v in zip(tree["k"], tree["v"])}
+        if not isinstance(tree["k"], list) or not isinstance(tree["v"], list) or len(tree["k"]) != len(tree["v"]):
+            raise ProtocolError("a malformed dict")
+        return {_text(k): _decode(v, blobs, depth + 1) for k, v in zip(tree["k"], tree["v"])}
     if t == "obj":
-        return Remote(int(tree["h"]), str(tree["type"]))
+        return Remote(_int(tree["h"]), _text(tree["type"]))
     if t == "none":
         return None
-    if t == "bool":
-        return bool(tree["v"])
-    if t == "int":
-        return int(tree["v"])
-    if t == "float":
+    if t == "bool" and isinstance(tree["v"], bool):
+        return tree["v"]
+    if t == "int" and type(tree["v"]) is int:
+        return _int(tree["v"])
+    if t == "float" and type(tree["v"]) in (int, float):
         return float(tree["v"])
     if t == "str":
-        return str(tree["v"])
-    raise ValueError("malformed value from the student's process")
+        return _text(tree["v"])
+    raise ProtocolError("a malformed value")
+
+
+def _int(v) -> int:
+    if type(v) is not int or not -(2**63) <= v < 2**63:
+        raise ProtocolError("a malformed number")
+    return v
+
+
+def _text(v) -> str:
+    """A string from the student's side: short, and valid UTF-8 (lone surrogates replaced)."""
+    if not isinstance(v, str):
+        raise ProtocolError("a malformed string")
+    return v[:MAX_STRING].encode("utf-8", "replace").decode("utf-8")
 
 
 class Submission:
     """The student's notebook as a hidden test sees it. Every method is a remote call."""
 
-    def __init__(self, host, call_seconds: float | None = None):
-        self._host = host
+    def __init__(self, notebook, call_seconds: float | None = None, stand_ins: dict | None = None):
+        self._nb = notebook
         self._seconds = call_seconds
         self._pending_seed = None
+        self._stand_ins = dict(stand_ins or {})
+        self.replies = 0  # replies read from the student's process during this test
 
     def _request(self, msg, blobs=(), what="running your code"):
         if self._pending_seed is not None:
             msg = dict(msg, seed=self._pending_seed)
             self._pending_seed = None
-        return self._host.request(msg, blobs, self._seconds, what)
+        callbacks = None
+        if self._stand_ins and msg.get("op") == "call":
+            msg = dict(msg, stand_ins=sorted(self._stand_ins))
+            callbacks = self._stand_ins
+        out = self._nb.request(msg, blobs, self._seconds, what, callbacks)
+        self.replies += 1
+        return out
 
     def _req(self, msg, args=(), kwargs=None, what="running your code"):
         blobs: list[bytes] = []
-        msg = dict(msg, args=_encode_args(tuple(args), blobs), kwargs=_encode_args(dict(kwargs or {}), blobs))
+        msg = dict(msg, args=encode_args(tuple(args), blobs), kwargs=encode_args(dict(kwargs or {}), blobs))
         tree, rblobs = self._request(msg, blobs, what)
-        return _decode(tree, rblobs)
+        return decode_reply(tree, rblobs)
 
     def call(self, name: str, *args, **kwargs):
         """Call the student's ``name(*args, **kwargs)``."""
@@ -218,17 +263,17 @@ class Submission:
     def param_grads(self, module) -> dict:
         """{name: RemoteTensor or None} for the ``.grad`` of each of a remote module's parameters."""
         tree, blobs = self._request({"op": "param_grads", "h": module.handle}, (), "reading parameter gradients")
-        return _decode(tree, blobs)
+        return decode_reply(tree, blobs)
 
     def define(self, source: str, name: str) -> Remote:
         """Create a probe function in the student's process from ``source`` (it sees only ``np``)."""
         tree, blobs = self._request({"op": "define", "source": source, "name": name}, (), "defining a test function")
-        return _decode(tree, blobs)
+        return decode_reply(tree, blobs)
 
     def module_types(self, module) -> list:
         """Types of every submodule of a remote nn.Module, e.g. ['__main__.LSTM', 'torch.nn.modules...']."""
         tree, blobs = self._request({"op": "module_types", "h": module.handle}, (), "listing submodules")
-        return _decode(tree, blobs)
+        return decode_reply(tree, blobs)
 
     def seed(self, seed: int) -> None:
         """Seed Python, NumPy and torch in the student's process before the test's next call."""

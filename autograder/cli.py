@@ -17,10 +17,15 @@ def main(argv=None) -> int:
     g.add_argument("--assignment", metavar="NAME", help="grade only this assignment (e.g. ch01_gradients)")
     g.add_argument("--workers", type=int, default=1, metavar="N", help="sandboxed workers in parallel")
     g.add_argument("--force", action="store_true", help="regrade submissions that already have results")
+    g.add_argument("--only", metavar="STUDENT[,STUDENT]", help="(re)grade only these students; grades.csv "
+                   "still lists every result under RESULTS_DIR")
+    g.add_argument("--wait", action="store_true", help="if another run holds RESULTS_DIR, wait for it")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run jobs on a Dask distributed cluster")
     g.add_argument("--cell-timeout", type=float, default=Limits.cell_seconds, metavar="S")
     g.add_argument("--call-timeout", type=float, default=Limits.call_seconds, metavar="S")
     g.add_argument("--notebook-timeout", type=float, default=Limits.notebook_seconds, metavar="S")
+    g.add_argument("--submission-timeout", type=float, default=Limits.submission_seconds, metavar="S",
+                   help="everything of one submission: every notebook, restart and test")
     g.add_argument("--memory-mb", type=int, default=Limits.memory_bytes // 2**20, metavar="MB")
     g.add_argument("--no-progress", action="store_true")
     sub.add_parser("list", help="list assignments and their graded tests")
@@ -70,15 +75,20 @@ def main(argv=None) -> int:
         print(f"autograder: error: no hidden tests for assignment {a.assignment!r} "
               f"(known: {', '.join(runner.assignments())})", file=sys.stderr)
         return 2
-    try:
-        a.out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        print(f"autograder: error: cannot create RESULTS_DIR {a.out}: {e.strerror}", file=sys.stderr)
-        return 2
+    from .classrun import Interrupted, RunError, grade_class
+
     limits = Limits(cell_seconds=a.cell_timeout, call_seconds=a.call_timeout,
-                    notebook_seconds=a.notebook_timeout, memory_bytes=a.memory_mb * 2**20)
-    s = runner.grade_class(a.submitted, a.out, a.assignment, a.workers, a.force, limits,
-                           progress=not a.no_progress, scheduler=a.scheduler)
-    print(f"autograder: {s['submissions']} submissions, {s['graded']} graded, {s['skipped']} already "
-          f"done, {s['seconds']:.1f} s, results in {a.out}/grades.csv", file=sys.stderr)
+                    notebook_seconds=a.notebook_timeout, submission_seconds=a.submission_timeout,
+                    memory_bytes=a.memory_mb * 2**20)
+    only = [s.strip() for s in a.only.split(",") if s.strip()] if a.only else None
+    try:
+        s = grade_class(a.submitted, a.out, a.assignment, a.workers, a.force, limits,
+                        progress=not a.no_progress, scheduler=a.scheduler, only=only, wait=a.wait)
+    except RunError as e:
+        print(f"autograder: error: {e}", file=sys.stderr)
+        return 1
+    except Interrupted as e:
+        return e.code
+    print(f"autograder: {s.submissions} submissions, {s.graded} graded, {s.skipped} already "
+          f"done, {s.seconds:.1f} s, results in {a.out}/grades.csv", file=sys.stderr)
     return 0

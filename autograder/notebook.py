@@ -21,18 +21,26 @@ class BadNotebook(Exception):
 
 
 def load_notebook(path: Path) -> dict:
-    """Parse a notebook strictly: valid JSON, nbformat 4, a list of cells with string sources."""
+    """A trusted notebook (the release) from disk."""
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise BadNotebook(f"cannot read {path.name}: {e.strerror}") from None
+    return parse_notebook(raw, path.name)
+
+
+def parse_notebook(raw: bytes, name: str) -> dict:
+    """Parse a notebook strictly: valid JSON, nbformat 4, a list of cells with string sources."""
     if not raw.strip():
-        raise BadNotebook(f"{path.name} is empty")
+        raise BadNotebook(f"{name} is empty")
     try:
         nb = json.loads(raw.decode("utf-8", errors="replace"))
     except json.JSONDecodeError as e:
-        raise BadNotebook(f"{path.name} is not valid JSON (line {e.lineno}): re-download it or "
+        raise BadNotebook(f"{name} is not valid JSON (line {e.lineno}): re-download it or "
                           "restore it from a checkpoint") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise BadNotebook(f"{name} is not a readable notebook (nested too deeply or too large)") from None
+    path = Path(name)
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise BadNotebook(f"{path.name} is not a Jupyter notebook (no list of cells)")
     if nb.get("nbformat") != 4:
@@ -143,8 +151,3 @@ def solution_ids(release: dict) -> list[str]:
             if nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade_id")]
 
 
-def file_hash(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "missing"

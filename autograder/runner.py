@@ -1,29 +1,37 @@
-"""Grading a class: discovering hidden tests, grading each submission, writing results atomically."""
+"""Grading a class: discovery, one submission as a pipeline of small steps, and the class run.
+
+One submission, step by step (``grade_submission``):
+  1. ``read_submission``   the student's folder, read safely (no symlink followed, no FIFO opened)
+  2. ``choose_notebook``   which file is the notebook (the exact name, else the most complete copy)
+  3. ``notebook.plan``     which cells run: the student's answers and added cells, the release's rest
+  4. ``policy.check``      "from scratch", on the syntax tree of every student cell that runs
+  5. ``run_tests``         a fresh sandboxed child runs the cells; each hidden test is its own unit
+  6. ``summarise``         a results document (the CONTRACT's keys, plus subtotals)
+Writing results, grades.csv and the run's lock is the class run's job (``classrun.py``).
+"""
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib
-import io
-import json
 import os
-import queue
+import stat
 import sys
 import threading
-import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import api, feedback, notebook, sandbox
-from .engine import ChildGone, Host, Limits, Missing, StudentError
+from . import api, notebook, policy
+from .engine import Budget, ChildGone, Limits, Missing, Notebook, StudentError, Zygote
+from .wire import ProtocolError
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS_DIR = Path(__file__).resolve().parent / "tests"
 RELEASE_DIR = REPO / "exercises"
-VERSION = "1"
+VERSION = "2"
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
 
 # ------------------------------------------------------------------------------ discovery
@@ -31,7 +39,7 @@ VERSION = "1"
 class NotebookTests:
     notebook: str  # file stem, e.g. "gradients_numpy"
     tests: list  # [api.GradedTest]
-    forbidden: dict  # {graded name: [substrings its cell must not contain]}
+    forbidden: dict  # {graded name: [forbidden qualified names]}
 
 
 def assignments() -> list[str]:
@@ -52,325 +60,382 @@ def load_assignment(name: str) -> list[NotebookTests]:
 
 
 def tests_fingerprint(name: str) -> str:
+    """Everything a result depends on besides the student's files: the grader's own code (every
+    module of ``autograder/``, the hidden tests and their kit included), the course library the
+    sandbox imports, and the release notebooks. Changing any of them regrades."""
     h = hashlib.sha256(VERSION.encode())
-    for f in sorted((TESTS_DIR / name).glob("*.py")):
-        h.update(f.read_bytes())
+    pkg = Path(__file__).resolve().parent
+    for f in sorted(pkg.rglob("*.py")):
+        rel = f.relative_to(pkg)
+        if rel.parts[0] == "tests" and len(rel.parts) > 2 and rel.parts[1] != name:
+            continue  # another assignment's tests
+        h.update(str(rel).encode() + b"\0" + f.read_bytes())
+    for f in sorted((REPO / "rnnlib").glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
     for f in sorted((RELEASE_DIR / name).glob("*.ipynb")):
-        h.update(f.read_bytes())
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
 
 
-# ------------------------------------------------------------------------ one submission
-def _result(t, status, message="", points=0.0):
-    return {"name": t.name, "function": t.function, "points": float(points), "max_points": t.points,
-            "status": status, "message": message}
+# --------------------------------------------------------------------- 1. reading safely
+@dataclass
+class Submitted:
+    """A student's folder for one assignment, as bytes: {file name: bytes}, and what was refused."""
+
+    files: dict = field(default_factory=dict)
+    refused: dict = field(default_factory=dict)  # file name -> why it was not read
 
 
-def _find_notebook(folder: Path, nb: str, release: dict | None) -> tuple[Path | None, str]:
-    exact = folder / f"{nb}.ipynb"
-    if exact.is_file():
-        return exact, ""
-    if not folder.is_dir():
-        return None, ""
-    others = [p for p in sorted(folder.glob("*.ipynb")) if not p.name.startswith(".")]
-    if release is None or not others:
-        return None, ""
-    want = set(notebook.solution_ids(release))
-    best, score = None, 0
-    for p in others:
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def safe_read(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of a regular file, never following a symlink and never blocking on a FIFO."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{path.name} is {_kind(st.st_mode)}, not a notebook file")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{path.name} is {_kind(st.st_mode)}, not a notebook file")
+        if st.st_size > limit:
+            raise OSError(f"{path.name} is {st.st_size >> 20} MiB; the limit is {limit >> 20} MiB")
+        chunks, total = [], 0
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            total += len(b)
+            if total > limit:
+                raise OSError(f"{path.name} is larger than {limit >> 20} MiB")
+            chunks.append(b)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_submission(submitted: Path, student: str, assignment: str) -> Submitted:
+    out = Submitted()
+    folder = submitted / student / assignment
+    for p in (submitted / student, folder):
         try:
-            ids = {notebook.nbgrader_meta(c).get("grade_id") for c in notebook.load_notebook(p)["cells"]}
+            st = os.lstat(p)
+        except OSError:
+            return out
+        if not stat.S_ISDIR(st.st_mode):
+            out.refused[p.name] = f"{p.name} is {_kind(st.st_mode)}, not a folder: nothing in it was read"
+            return out
+    with os.scandir(folder) as it:
+        for e in sorted(it, key=lambda e: e.name):
+            if not e.name.endswith(".ipynb") or e.name.startswith("."):
+                continue
+            try:
+                out.files[e.name] = safe_read(Path(e.path))
+            except OSError as err:
+                out.refused[e.name] = str(err) if not err.errno else f"{e.name} could not be read ({err.strerror})"
+    return out
+
+
+# ----------------------------------------------------------------- 2. choosing the notebook
+def _completeness(nb: dict, release: dict | None) -> int:
+    """How many answer cells hold something other than the released stub."""
+    if release is None:
+        return 0
+    stubs = {notebook.nbgrader_meta(c).get("grade_id"): notebook._norm(c["source"]) for c in release["cells"]
+             if notebook.nbgrader_meta(c).get("solution")}
+    n = 0
+    for c in nb["cells"]:
+        gid = notebook.nbgrader_meta(c).get("grade_id")
+        if gid in stubs and notebook._norm(c["source"]) != stubs[gid]:
+            n += 1
+    return n
+
+
+def choose_notebook(sub: Submitted, nb: str, release: dict | None):
+    """(file name, parsed notebook or BadNotebook, notes). The exact name wins; otherwise the copy
+    that answers most cells of this notebook (ties: the one that holds most of its answer cells,
+    then the name); the copies not graded are named."""
+    exact = f"{nb}.ipynb"
+    notes = []
+    if exact in sub.refused:
+        return exact, notebook.BadNotebook(sub.refused[exact]), notes
+    if exact in sub.files:
+        try:
+            parsed = notebook.parse_notebook(sub.files[exact], exact)
+        except notebook.BadNotebook as e:
+            parsed = e
+        others = sorted(n for n in sub.files if n != exact and _same_notebook(sub, n, release))
+        if others:
+            notes.append(f"graded {exact}; also submitted and not graded: {', '.join(others)}")
+        return exact, parsed, notes
+    if release is None:
+        return None, None, notes
+    want = set(notebook.solution_ids(release))
+    cands = []
+    for name, raw in sub.files.items():
+        try:
+            parsed = notebook.parse_notebook(raw, name)
         except notebook.BadNotebook:
             continue
-        if len(want & ids) > score:
-            best, score = p, len(want & ids)
-    if best is not None and score:
-        return best, f"{nb}.ipynb not found; graded {best.name}, which holds its answer cells (renamed?)"
-    return None, ""
+        ids = {notebook.nbgrader_meta(c).get("grade_id") for c in parsed["cells"]}
+        if want & ids:
+            cands.append((-_completeness(parsed, release), -len(want & ids), name, parsed))
+    if not cands:
+        return None, None, notes
+    cands.sort(key=lambda c: c[:3])
+    _, _, name, parsed = cands[0]
+    notes.append(f"{exact} not found; graded {name}, which holds its answer cells (renamed?)"
+                 + (f"; not graded: {', '.join(c[2] for c in cands[1:])}" if len(cands) > 1 else ""))
+    return name, parsed, notes
 
 
-def grade_notebook(host_factory, nbt: NotebookTests, path: Path | None, release: dict | None,
-                   note: str, limits: Limits):
-    """Returns (test results, notebook report). Never raises for anything a student can cause."""
-    report = {"file": path.name if path else None, "notes": [note] if note else [], "cell_errors": []}
-    if path is None:
-        return [_result(t, "missing", f"notebook {nbt.notebook}.ipynb was not submitted") for t in nbt.tests], report
+def _same_notebook(sub: Submitted, name: str, release: dict | None) -> bool:
+    if release is None:
+        return False
     try:
-        student = notebook.load_notebook(path)
-    except notebook.BadNotebook as e:
-        return [_result(t, "error", str(e)) for t in nbt.tests], report
-    if release is None:  # no release to compare with: run every code cell (instructor's own copy)
-        release = {"cells": []}
-    plan = notebook.plan(release, student)
-    report["notes"] += plan.notes
-    # Static check: answers that call the library they are asked to re-implement earn nothing.
-    forbidden_hits = {}
-    for fname, needles in nbt.forbidden.items():
-        src = plan.source_by_index.get(plan.solution_cells.get(fname, -10**9), "")
-        hits = [n for n in needles if n in src]
-        if hits:
-            forbidden_hits[fname] = hits
+        parsed = notebook.parse_notebook(sub.files[name], name)
+    except notebook.BadNotebook:
+        return False
+    ids = {notebook.nbgrader_meta(c).get("grade_id") for c in parsed["cells"]}
+    return bool(set(notebook.solution_ids(release)) & ids)
 
-    host = host_factory()
+
+# --------------------------------------------------------------------------- 5. the tests
+def _result(t, status, message="", points=0.0, **extra):
+    r = {"name": t.name, "function": t.function, "points": float(points), "max_points": t.points,
+         "status": status, "message": clean_text(message)}
+    r.update(extra)
+    return r
+
+
+def clean_text(s) -> str:
+    """Any text that came near student code: a str, valid UTF-8, not too long."""
+    s = s if isinstance(s, str) else str(s)
+    s = s.encode("utf-8", "replace").decode("utf-8")
+    return s if len(s) <= 2000 else s[:2000] + "..."
+
+
+@dataclass
+class GraderFault:
+    """A fault of the grader itself (never the student's): shown to the instructor, not the student."""
+
+    test: str
+    trace: str
+
+
+def blocked_names(nbt: NotebookTests) -> list[str]:
+    names = set()
+    for entries in nbt.forbidden.values():
+        names |= {n for n in (policy.normalise(e) for e in entries) if n and not n.endswith(("*", "_"))}
+    return sorted(n for n in names if n.count(".") >= 1)
+
+
+def run_tests(zygote: Zygote, nbt: NotebookTests, plan: notebook.Plan, hits: dict, limits: Limits,
+              budget: Budget, report: dict, faults: list) -> list[dict]:
+    nb = Notebook(zygote, plan.cells, limits, budget, block=blocked_names(nbt))
     results = []
-    started = False
-    cell_error_by_id = {}
+    cell_error_by_id: dict[str, str] = {}
 
-    def start():
-        run = host.start_notebook(plan.cells, seed=0)
-        for (idx, _src), rep in zip(plan.cells, run.cells):
-            if not rep.ok:
-                label = next((g for g, i in plan.solution_cells.items() if i == idx), None)
-                where = f"cell `{label}`" if label else (f"cell {idx + 1}" if idx >= 0 else "a read-only cell")
-                report["cell_errors"].append(f"{where}: [{rep.status}] {rep.error}")
-                if label:
-                    cell_error_by_id[label] = f"{rep.status}: {rep.error}"
+    def ensure():
+        if nb.report is None or nb.child is None or not nb.child.alive:
+            run = nb.ensure()
+            report["cell_errors"] = []
+            for (idx, _src), rep in zip(plan.cells, run.cells):
+                if not rep.ok:
+                    label = next((g for g, i in plan.solution_cells.items() if i == idx), None)
+                    where = f"cell `{label}`" if label else (f"cell {idx + 1}" if idx >= 0 else "a read-only cell")
+                    report["cell_errors"].append(f"{where}: [{rep.status}] {clean_text(rep.error)}")
+                    if label:
+                        cell_error_by_id[label] = f"{rep.status}: {rep.error}"
 
-    for t in nbt.tests:
-        if t.function in forbidden_hits:
-            results.append(_result(t, "failed", f"{t.function} must be written from scratch; it uses "
-                                   f"{', '.join(forbidden_hits[t.function])}"))
-            continue
-        try:
-            if not started or not host.alive_child:
-                start()
-                started = True
-            sub = api.Submission(host, limits.call_seconds)
-            sub.seed(t.seed)
-            rng = np.random.default_rng(t.seed)
-            t.fn(sub, rng)
-            results.append(_result(t, "passed", "", t.points))
-        except api.Fail as e:
-            results.append(_result(t, "failed", str(e)))
-        except Missing as e:
-            extra = f" ({cell_error_by_id[t.function]})" if t.function in cell_error_by_id else ""
-            results.append(_result(t, "missing", f"{e}{extra}"))
-        except StudentError as e:
-            results.append(_result(t, "error", f"your code raised {e}"))
-        except ChildGone as e:
-            results.append(_result(t, e.status, e.message))
-        except (ValueError, KeyError, TypeError, IndexError) as e:
-            # A reply the trusted side could not read as the expected structure.
-            results.append(_result(t, "error", f"unexpected value from your code ({type(e).__name__}: {e})"[:500]))
-    return results, report
-
-
-def grade_submission(host_factory, submitted: Path, student: str, assignment: str, limits: Limits):
-    folder = submitted / student / assignment
-    nbts = load_assignment(assignment)
-    all_results, reports = [], {}
-    for nbt in nbts:
-        rel_path = RELEASE_DIR / assignment / f"{nbt.notebook}.ipynb"
-        release = notebook.load_notebook(rel_path) if rel_path.is_file() else None
-        path, note = _find_notebook(folder, nbt.notebook, release)
-        res, rep = grade_notebook(host_factory, nbt, path, release, note, limits)
-        all_results += res
-        reports[nbt.notebook] = rep
-    return all_results, reports
-
-
-# ----------------------------------------------------------------------------- results I/O
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def submission_hash(submitted: Path, student: str, assignment: str) -> str:
-    h = hashlib.sha256(tests_fingerprint(assignment).encode())
-    folder = submitted / student / assignment
-    if folder.is_dir():
-        for p in sorted(folder.glob("*.ipynb")):
-            h.update(p.name.encode() + notebook.file_hash(p).encode())
-    return h.hexdigest()[:16]
-
-
-def write_grades_csv(out: Path, rows) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student_id", "assignment", "score", "max_score"])
-    for r in sorted(rows):
-        w.writerow([r[0], r[1], _num(r[2]), _num(r[3])])
-    atomic_write(out / "grades.csv", buf.getvalue())
-
-
-def _num(x: float):
-    return int(x) if float(x).is_integer() else round(float(x), 4)
-
-
-# ------------------------------------------------------------------------------ the class
-def discover(submitted: Path, only: str | None):
-    students = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
-    known = set(assignments())
-    if only:
-        names = [only]
-    else:
-        names = sorted({a.name for s in students for a in (submitted / s).iterdir()
-                        if a.is_dir() and a.name in known})
-        unknown = sorted({a.name for s in students for a in (submitted / s).iterdir()
-                          if a.is_dir() and a.name not in known and not a.name.startswith(".")})
-        for u in unknown:
-            print(f"autograder: no hidden tests for assignment {u!r}; skipped", file=sys.stderr)
-    return [(s, a) for s in students for a in names]
-
-
-def grade_class(submitted: Path, out: Path, assignment: str | None = None, workers: int = 1,
-                force: bool = False, limits: Limits | None = None, progress: bool = True,
-                scheduler: str | None = None) -> dict:
-    limits = limits or Limits()
-    jobs = discover(submitted, assignment)
-    todo = []
-    for s, a in jobs:
-        rpath = out / s / a / "results.json"
-        h = submission_hash(submitted, s, a)
-        if not force and rpath.is_file():
-            try:
-                if json.loads(rpath.read_text()).get("submission_hash") == h:
-                    continue
-            except (json.JSONDecodeError, OSError):
-                pass
-        todo.append((s, a, h))
-    isolation = sandbox.isolation_description()
-    if not sandbox.bwrap_usable():
-        print(f"autograder: {isolation}", file=sys.stderr)
-    t0 = time.monotonic()
-    if scheduler:
-        from .distributed import run_on_dask
-        run_on_dask(scheduler, submitted, out, todo, limits, progress)
-    else:
-        _run_local(submitted, out, todo, workers, limits, isolation, progress)
-    elapsed = time.monotonic() - t0
-    rows = []
-    for s, a in jobs:
-        try:
-            r = json.loads((out / s / a / "results.json").read_text())
-            rows.append((s, a, r["score"], r["max_score"]))
-        except (OSError, json.JSONDecodeError, KeyError):
-            pass
-    write_grades_csv(out, rows)
-    return {"submissions": len(jobs), "graded": len(todo), "skipped": len(jobs) - len(todo),
-            "seconds": elapsed, "isolation": isolation}
-
-
-def grade_one_to_disk(host_factory, submitted, out, s, a, h, limits, isolation):
-    t0 = time.monotonic()
     try:
-        results, reports = grade_submission(host_factory, submitted, s, a, limits)
-    except Exception:  # a grader bug must not lose the rest of the class
-        results = [_result(t, "error", "internal grader error; tell your instructor")
-                   for nbt in load_assignment(a) for t in nbt.tests]
-        reports = {"_grader": {"notes": [traceback.format_exc()[-2000:]], "cell_errors": [], "file": None}}
+        for t in nbt.tests:
+            if t.function in hits:
+                results.append(_result(t, "failed", hits[t.function]))
+                continue
+            if budget.spent():
+                results.append(_result(t, "timeout", f"the submission's time budget ({budget.seconds:g} s for "
+                                                     "every notebook, restart and test) was spent before this test"))
+                continue
+            sub = None
+            try:
+                ensure()
+                sub = api.Submission(nb, limits.call_seconds, t.isolate)
+                sub.seed(t.seed)
+                t.fn(sub, np.random.default_rng(t.seed))
+                results.append(_result(t, "passed", "", t.points))
+            except api.Fail as e:
+                results.append(_result(t, "failed", str(e)))
+            except Missing as e:
+                extra = f" ({cell_error_by_id[t.function]})" if t.function in cell_error_by_id else ""
+                results.append(_result(t, "missing", f"{e}{extra}"))
+            except StudentError as e:
+                results.append(_result(t, "error", f"your code raised {e}"))
+            except ChildGone as e:
+                results.append(_result(t, e.status, e.message))
+            except ProtocolError as e:
+                nb.close()  # its next test starts from a fresh process
+                results.append(_result(t, "error", f"your code returned {e}, which the grader cannot read"))
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - every test is its own unit of failure
+                if sub is not None and sub.replies:
+                    # Raised while the hidden test was reading the student's reply: that reply's doing.
+                    results.append(_result(t, "error", f"your code returned a value this test could not use "
+                                                       f"({type(e).__name__}: {clean_text(str(e))[:200]})"))
+                else:
+                    faults.append(GraderFault(t.name, traceback.format_exc()[-4000:]))
+                    results.append(_result(t, "error", "the grader could not run this test (a fault of the grader, "
+                                                       "reported to your instructor; not your doing)",
+                                           grader_fault=True))
+    finally:
+        nb.close()
+    return results
+
+
+# ---------------------------------------------------------------------- the submission
+def grade_notebook(zygote, nbt: NotebookTests, sub: Submitted, assignment: str, limits: Limits,
+                   budget: Budget, faults: list):
+    rel_path = RELEASE_DIR / assignment / f"{nbt.notebook}.ipynb"
+    release = notebook.load_notebook(rel_path) if rel_path.is_file() else None
+    name, parsed, notes = choose_notebook(sub, nbt.notebook, release)
+    report = {"file": name, "notes": list(notes), "cell_errors": []}
+    if release is None:
+        report["notes"].append(f"the release notebook exercises/{assignment}/{nbt.notebook}.ipynb is missing: every "
+                               "cell of the submission was run as written (read-only cells were not protected)")
+    if name is None:
+        return [_result(t, "missing", f"notebook {nbt.notebook}.ipynb was not submitted") for t in nbt.tests], report
+    if isinstance(parsed, notebook.BadNotebook):
+        return [_result(t, "error", str(parsed)) for t in nbt.tests], report
+    plan = notebook.plan(release or {"cells": []}, parsed)
+    report["notes"] += plan.notes
+    hits = forbidden_hits(nbt, plan)
+    return run_tests(zygote, nbt, plan, hits, limits, budget, report, faults), report
+
+
+def forbidden_hits(nbt: NotebookTests, plan: notebook.Plan) -> dict[str, str]:
+    """{graded name: message} for every graded name whose FORBIDDEN entries the notebook uses.
+
+    A use inside a graded name's own answer cell counts against that name; a use in a cell the
+    student added counts against every graded name that forbids it."""
+    label = {i: g for g, i in plan.solution_cells.items()}
+    out = {}
+    for fname, entries in nbt.forbidden.items():
+        found = []
+        for h in policy.check(plan.cells, entries):
+            owner = label.get(h.cell)
+            if owner is not None and owner != fname:
+                continue
+            where = f"cell `{owner}`" if owner else f"cell {h.cell + 1} (a cell you added)"
+            what = (f"uses {h.name}" if h.entry else f"uses {h.name}, which cannot be checked")
+            found.append(f"{what} ({where}, line {h.line})")
+        if found:
+            uniq = list(dict.fromkeys(found))
+            out[fname] = (f"{fname} must be written from scratch; the notebook " + "; ".join(uniq[:3])
+                          + (f" and {len(uniq) - 3} more" if len(uniq) > 3 else ""))
+    return out
+
+
+def summarise(student, assignment, results, reports, isolation, h, faults) -> dict:
     score = sum(r["points"] for r in results)
     max_score = sum(r["max_points"] for r in results)
-    doc = {"student_id": s, "assignment": a, "score": score, "max_score": max_score, "tests": results,
-           "notebooks": reports, "sandbox": isolation, "submission_hash": h,
-           "seconds": round(time.monotonic() - t0, 3)}
-    atomic_write(out / s / a / "feedback.md", feedback.render_markdown(doc))
-    atomic_write(out / s / a / "results.json", json.dumps(doc, indent=1))
+    per_nb: dict = {}
+    per_fn: dict = {}
+    nb_of = {t.name: nbt.notebook for nbt in load_assignment(assignment) for t in nbt.tests}
+    for r in results:
+        nbn = nb_of.get(r["name"], "?")
+        for d, key in ((per_nb, nbn), (per_fn, r["function"])):
+            e = d.setdefault(key, {"score": 0.0, "max_score": 0.0})
+            e["score"] += r["points"]
+            e["max_score"] += r["max_points"]
+        per_fn[r["function"]]["notebook"] = nbn
+    doc = {"student_id": student, "assignment": assignment, "score": score, "max_score": max_score,
+           "tests": results, "subtotals": {"notebooks": per_nb, "functions": per_fn},
+           "notebooks": reports, "sandbox": isolation, "submission_hash": h}
+    if faults:  # the traces go to the instructor's log (grader.log), never into a student's files
+        doc["grader_faults"] = [f.test for f in faults]
+        doc["_traces"] = [f"{student}/{assignment} {f.test}:\n{f.trace}" for f in faults]
     return doc
 
 
-_PROC_HOST = None
+def grade_submission(zygote: Zygote, sub: Submitted, student: str, assignment: str, limits: Limits,
+                     h: str) -> dict:
+    budget = Budget(limits.submission_seconds)
+    results, reports, faults = [], {}, []
+    for nbt in load_assignment(assignment):
+        res, rep = grade_notebook(zygote, nbt, sub, assignment, limits, budget, faults)
+        results += res
+        reports[nbt.notebook] = rep
+    for name, why in sub.refused.items():
+        for rep in reports.values():
+            if rep.get("file") != name:
+                rep["notes"].append(f"not read: {why}")
+                break
+    return summarise(student, assignment, results, reports, zygote.description, h, faults)
 
 
-def _proc_grade(job):
-    """One submission in a worker process (its own trusted side: no GIL shared with other workers)."""
-    global _PROC_HOST
-    submitted, out, s, a, h, limits, isolation = job
+def fault_document(student: str, assignment: str, h: str, isolation: str, trace: str) -> dict:
+    """When the grader itself failed on a submission: every test listed, the fault recorded."""
+    results = [_result(t, "error", "the grader could not grade this submission (a fault of the grader, reported "
+                                   "to your instructor; not your doing)", grader_fault=True)
+               for nbt in load_assignment(assignment) for t in nbt.tests]
+    return summarise(student, assignment, results, {}, isolation, h,
+                     [GraderFault("(whole submission)", trace[-4000:])])
 
-    def factory():
-        global _PROC_HOST
-        if _PROC_HOST is None:
-            _PROC_HOST = Host(limits)
-        return _PROC_HOST
 
-    for attempt in range(2):
+def submission_hash(sub: Submitted, assignment: str) -> str:
+    h = hashlib.sha256(tests_fingerprint(assignment).encode())
+    for name in sorted(sub.files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(sub.files[name]).digest())
+    for name in sorted(sub.refused):
+        h.update(b"refused\0" + name.encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- one job, any worker
+_LOCAL = threading.local()  # one zygote per worker thread (a Dask worker may run several)
+
+
+def worker_zygote(limits: Limits) -> Zygote:
+    z = getattr(_LOCAL, "zygote", None)
+    if z is not None and (not z.alive() or z.limits != limits):
+        z.close()
+        z = None
+    if z is None:
+        z = _LOCAL.zygote = Zygote(limits)
+    return z
+
+
+def grade_job(student: str, assignment: str, sub: Submitted, h: str, limits: Limits) -> dict:
+    """One submission in this process (a local worker or a Dask worker): never raises."""
+    trace = ""
+    for _attempt in range(2):
         try:
-            grade_one_to_disk(factory, submitted, out, s, a, h, limits, isolation)
-            return s, a, None
-        except Exception as e:  # the host itself failed: start a new one and try once more
-            if _PROC_HOST is not None:
-                _PROC_HOST.close()
-            _PROC_HOST = None
-            err = f"{s}/{a}: {e}"
-    return s, a, err
+            return grade_submission(worker_zygote(limits), sub, student, assignment, limits, h)
+        except Exception:  # the zygote died or the grader broke: a fresh zygote, once more
+            trace = traceback.format_exc()
+            close_worker()
+    return fault_document(student, assignment, h, "unknown (the sandbox could not be started)", trace)
 
 
-def _run_processes(submitted, out, todo, workers, limits, isolation, bar):
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    ctx = mp.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futs = [pool.submit(_proc_grade, (submitted, out, s, a, h, limits, isolation)) for s, a, h in todo]
-        for f in as_completed(futs):
-            _, _, err = f.result()
-            if err:
-                print(f"autograder: {err}", file=sys.stderr)
-            if bar is not None:
-                bar.update(1)
+def close_worker() -> None:
+    z = getattr(_LOCAL, "zygote", None)
+    if z is not None:
+        z.close()
+    _LOCAL.zygote = None
 
 
-def _run_local(submitted, out, todo, workers, limits, isolation, progress):
-    q: queue.Queue = queue.Queue()
-    for job in todo:
-        q.put(job)
-    bar = None
-    if progress and todo:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=len(todo), unit="submission", file=sys.stderr, leave=False)
-        except ImportError:
-            bar = None
-    if workers > 1 and len(todo) > 1:
-        try:
-            _run_processes(submitted, out, todo, min(workers, len(todo)), limits, isolation, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        return
-    lock = threading.Lock()
-    errors = []
-
-    def worker():
-        host = None
-
-        def host_factory():
-            nonlocal host
-            if host is None:
-                host = Host(limits)
-            return host
-
-        try:
-            while True:
-                try:
-                    s, a, h = q.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    grade_one_to_disk(host_factory, submitted, out, s, a, h, limits, isolation)
-                except Exception as e:  # the host itself died: start a new one and go on
-                    errors.append(f"{s}/{a}: {e}")
-                    if host is not None:
-                        host.close()
-                    host = None
-                    q.put((s, a, h)) if len(errors) < 3 * max(1, len(todo)) else None
-                with lock:
-                    if bar is not None:
-                        bar.update(1)
-        finally:
-            if host is not None:
-                host.close()
-
-    n = max(1, min(workers, len(todo) or 1))
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if bar is not None:
-        bar.close()
+def log(msg: str) -> None:
+    print(f"autograder: {msg}", file=sys.stderr, flush=True)
