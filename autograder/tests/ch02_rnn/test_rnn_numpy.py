@@ -11,8 +11,13 @@ from autograder.testkit.shapes import shapes
 from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
 from autograder.testkit.checks import check_strict
 from autograder.testkit.manifest import forbidden
+from autograder.testkit.reference.steps import RNN_STEPS
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+# Dependency isolation: the sequence functions' tests run with the trusted rnn_step_forward and
+# rnn_step_backward standing in for the student's, so that a step's mistake costs points on the step
+# only; test_rnn_backward_float32 runs the student's functions together (a small share of the points).
+WORKS_TOGETHER = ["test_rnn_backward_float32"]
 
 KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 TANH_HINT = ("; the local derivative of tanh is 1 - h_next**2, written with the step's output "
@@ -213,7 +218,7 @@ def test_rnn_step_backward_unmodified(sub, rng):
 
 
 # ------------------------------------------------------------------------ rnn_forward
-@graded("rnn_forward", points=3)
+@graded("rnn_forward", points=3, isolate=RNN_STEPS)
 def test_rnn_forward_parity(sub, rng):
     for N, T in ((None, None), (None, None), (1, None), (None, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
@@ -222,14 +227,14 @@ def test_rnn_forward_parity(sub, rng):
                     "(h[:, t] is the state after step t; h0 is not part of h)")
 
 
-@graded("rnn_forward", points=1)
+@graded("rnn_forward", points=1, isolate=RNN_STEPS)
 def test_rnn_forward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
     check_strict(h, ref_seq(x, h0, p).astype(np.float32), "rnn_forward h (float32 inputs)")
 
 
-@graded("rnn_forward", points=1)
+@graded("rnn_forward", points=1, isolate=RNN_STEPS)
 def test_rnn_forward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     _, args, _ = sub.call_with_args("rnn_forward", x.copy(), h0.copy(), _copy(p))
@@ -255,7 +260,7 @@ BPTT_HINT = (" (walk t from T-1 down to 0; the gradient on h[:, t] is dh[:, t] p
              "back; add up the weight gradients of every step)")
 
 
-@graded("rnn_backward", points=4)
+@graded("rnn_backward", points=4, isolate=RNN_STEPS)
 def test_rnn_backward_parity(sub, rng):
     for _ in range(2):
         x, h0, p = _seq_inputs(rng)
@@ -265,7 +270,7 @@ def test_rnn_backward_parity(sub, rng):
                             f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}{BPTT_HINT}:")
 
 
-@graded("rnn_backward", points=1)
+@graded("rnn_backward", points=1, isolate=RNN_STEPS)
 def test_rnn_backward_last_step_only(sub, rng):
     # A many-to-one loss: only the last state gets a direct gradient; every step must still learn.
     x, h0, p = _seq_inputs(rng, T=5)
@@ -276,7 +281,7 @@ def test_rnn_backward_last_step_only(sub, rng):
                         "(it must flow back to every earlier step through dh_prev):")
 
 
-@graded("rnn_backward", points=1)
+@graded("rnn_backward", points=1, isolate=RNN_STEPS)
 def test_rnn_backward_edge_cases(sub, rng):
     for N, T in ((1, None), (None, 1), (1, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
@@ -285,7 +290,7 @@ def test_rnn_backward_edge_cases(sub, rng):
         _check_seq_backward(got, ref_seq(x, h0, p, dh), f"rnn_backward with N={x.shape[0]}, T={x.shape[1]}:")
 
 
-@graded("rnn_backward", points=2)
+@graded("rnn_backward", points=2, isolate=RNN_STEPS)
 def test_rnn_backward_numerical(sub, rng):
     x, h0, p = _seq_inputs(rng, N=2, T=4)
     dh = rng.standard_normal((2, 4, h0.shape[1]))
@@ -307,7 +312,7 @@ def test_rnn_backward_float32(sub, rng):
     _check_seq_backward(got, ref_seq(x, h0, p, dh), "rnn_backward (float32 inputs):", np.float32)
 
 
-@graded("rnn_backward", points=1)
+@graded("rnn_backward", points=1, isolate=RNN_STEPS)
 def test_rnn_backward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))

@@ -8,8 +8,13 @@ from autograder.testkit.numgrad import check_numgrad, remote_numgrad
 from autograder.testkit.shapes import arr, copy_params, dims, params
 from autograder.testkit.torchref import cell_ref, seq_ref
 from autograder.testkit.manifest import forbidden
+from autograder.testkit.reference.steps import GRU_STEPS
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+# Dependency isolation: the sequence functions' tests run with the trusted gru_step_forward and
+# gru_step_backward standing in for the student's, so that a step's mistake costs points on the step
+# only; test_gru_backward_float32 runs the student's functions together (a small share of the points).
+WORKS_TOGETHER = ["test_gru_backward_float32"]
 
 
 def _step_inputs(rng, kind="random", dtype=np.float64):
@@ -107,13 +112,13 @@ def _forward_check(sub, x, h0, p, label=""):
               lambda: hint_gru(x, h0, p, h, seq=True))
 
 
-@graded("gru_forward", points=3)
+@graded("gru_forward", points=3, isolate=GRU_STEPS)
 def test_gru_forward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         _forward_check(sub, *_seq_inputs(rng, kind))
 
 
-@graded("gru_forward", points=1)
+@graded("gru_forward", points=1, isolate=GRU_STEPS)
 def test_gru_forward_float32_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     _forward_check(sub, x, h0, p, ", float32")
@@ -137,14 +142,14 @@ def _backward_check(sub, x, h0, p, dh, label=""):
     check_unmodified({"dh": dh}, {"dh": args[0]}, "gru_backward")
 
 
-@graded("gru_backward", points=3)
+@graded("gru_backward", points=3, isolate=GRU_STEPS)
 def test_gru_backward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         x, h0, p = _seq_inputs(rng, kind)
         _backward_check(sub, x, h0, p, arr(rng, *x.shape[:2], h0.shape[1]))
 
 
-@graded("gru_backward", points=1)
+@graded("gru_backward", points=1, isolate=GRU_STEPS)
 def test_gru_backward_last_step_only(sub, rng):
     N, D, H = dims(rng)
     T = 5
@@ -154,7 +159,7 @@ def test_gru_backward_last_step_only(sub, rng):
     _backward_check(sub, x, h0, p, dh, "; dh is zero except at the last step")
 
 
-@graded("gru_backward", points=1)
+@graded("gru_backward", points=1, isolate=GRU_STEPS)
 def test_gru_backward_numerical(sub, rng):
     N, D, H = dims(rng)
     T = 3
