@@ -9,7 +9,9 @@ product, `+=` turned into `=` (a gradient no longer accumulated), `reversed(...)
 `range` shortened by one, a comparison flipped, a slice bound moved. Each mutant becomes a
 "student" whose notebook differs from the reference in that one cell; the whole set is graded in one
 run. A mutant is killed when it loses points; it is killed *on its own function* when a test of the
-mutated graded name loses points.
+mutated graded name loses points. It *spills over* when it costs points on another graded name (the
+tests listed in a hidden-test file's ``WORKS_TOGETHER``, which run the student's functions together
+on purpose, do not count): the spill% column is the share of a name's mutants that spill over.
 
 Equivalent mutants (no observable change: e.g. `x + 0` style rewrites, or a constant in a message)
 are listed with a reason in tools/mutation_equivalents.json and excluded from the score.
@@ -195,6 +197,7 @@ def main(argv=None) -> int:
         if r.returncode:
             sys.stderr.write(r.stderr)
             return r.returncode
+        together = works_together(chapters)
         stats = defaultdict(lambda: {"mutants": 0, "killed": 0, "own": 0, "equivalent": 0, "spill": 0,
                                      "survivors": [], "spilled": []})
         for sid, (ch, nb, fn, mid, label) in index.items():
@@ -214,6 +217,8 @@ def main(argv=None) -> int:
                 st["survivors"].append(f"{mid} ({label})")
             lost = {}
             for t in doc["tests"]:
+                if t["name"] in together:  # runs the student's functions together by design
+                    continue
                 if t["function"] != fn and t["points"] < t["max_points"] and not (
                         t["status"] == "missing" and "was not submitted" in t["message"]):
                     lost[t["function"]] = lost.get(t["function"], 0.0) + t["max_points"] - t["points"]
@@ -247,6 +252,18 @@ def main(argv=None) -> int:
     if a.json:
         a.json.write_text(json.dumps({"per_name": stats, "overall": overall}, indent=1))
     return 0 if ok else 1
+
+
+def works_together(chapters) -> set[str]:
+    """Tests that run the student's functions together on purpose (``WORKS_TOGETHER`` in a hidden-test
+    file): a step's mistake may cost their few points, so they do not count as spill-over."""
+    import importlib
+
+    out = set()
+    for ch in chapters:
+        for f in sorted((REPO / "autograder" / "tests" / ch).glob("test_*.py")):
+            out |= set(getattr(importlib.import_module(f"autograder.tests.{ch}.{f.stem}"), "WORKS_TOGETHER", []))
+    return out
 
 
 def _missing_other_notebooks(doc: dict, nb: str) -> float:

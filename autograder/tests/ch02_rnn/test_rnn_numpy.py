@@ -151,9 +151,11 @@ def test_rnn_step_forward_float32(sub, rng):
 @graded("rnn_step_forward", points=1)
 def test_rnn_step_forward_unmodified(sub, rng):
     x, h, p = _step_inputs(rng)
-    _, args, _ = sub.call_with_args("rnn_step_forward", x.copy(), h.copy(), _copy(p))
+    got, args, _ = sub.call_with_args("rnn_step_forward", x.copy(), h.copy(), _copy(p))
     check_unmodified({"x": x, "h_prev": h, "params": p}, dict(zip(("x", "h_prev", "params"), args)),
                      "rnn_step_forward")
+    h_next, _ = unpack(got, 2, "rnn_step_forward")  # and the values: an answer of zeros earns nothing
+    check_strict(h_next, ref_step(x, h, p), f"rnn_step_forward h_next for x {x.shape}, h_prev {h.shape}")
 
 
 # ------------------------------------------------------------------- rnn_step_backward
@@ -210,11 +212,15 @@ def test_rnn_step_backward_unmodified(sub, rng):
     dh_next = rng.standard_normal(h.shape)
     _, cache = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
     first, args, _ = sub.call_with_args("rnn_step_backward", dh_next.copy(), cache)
+    first = unpack(first, 3, "rnn_step_backward")
     check_unmodified({"dh_next": dh_next}, {"dh_next": args[0]}, "rnn_step_backward")
-    second = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+    # values first (so that an answer of zeros earns nothing here), then the cache: a second call with
+    # the same cache must give the same dx, whatever the first one gave
     rdx, _, _ = ref_step(x, h, p, dh_next)
-    check_strict(second[0], rdx, "rnn_step_backward dx when called a second time with the same cache "
-                "(the cache must not be changed by the backward pass)")
+    check_strict(first[0], rdx, f"rnn_step_backward dx (N, D, H) = {x.shape + h.shape[1:]}")
+    second = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+    check_strict(second[0], first[0], "rnn_step_backward dx when called a second time with the same cache "
+                 "differs from the first call's: the backward pass changed the cache (work on copies)")
 
 
 # ------------------------------------------------------------------------ rnn_forward
@@ -237,8 +243,10 @@ def test_rnn_forward_float32(sub, rng):
 @graded("rnn_forward", points=1, isolate=RNN_STEPS)
 def test_rnn_forward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
-    _, args, _ = sub.call_with_args("rnn_forward", x.copy(), h0.copy(), _copy(p))
+    got, args, _ = sub.call_with_args("rnn_forward", x.copy(), h0.copy(), _copy(p))
     check_unmodified({"x": x, "h0": h0, "params": p}, dict(zip(("x", "h0", "params"), args)), "rnn_forward")
+    h, _ = unpack(got, 2, "rnn_forward")  # and the values: an answer of zeros earns nothing
+    check_strict(h, ref_seq(x, h0, p), f"rnn_forward h (N, T, D, H) = {x.shape + h0.shape[1:]}")
 
 
 # ----------------------------------------------------------------------- rnn_backward
@@ -317,6 +325,8 @@ def test_rnn_backward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
     _, cache = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    _, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
+    got, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
     check_unmodified({"dh": dh}, {"dh": args[0]}, "rnn_backward (add the carried gradient into a new "
                      "array, not into dh)")
+    _check_seq_backward(unpack(got, 3, "rnn_backward"), ref_seq(x, h0, p, dh),  # and the values
+                        f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:")

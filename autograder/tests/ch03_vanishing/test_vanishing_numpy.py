@@ -33,14 +33,15 @@ def _torch_clip_norm(grads, max_norm):
     return {k: p.grad.numpy().astype(g.dtype) for (k, g), p in zip(grads.items(), ps)}, float(total)
 
 
-def _check_dict(got, ref, what, atol=None, rtol=5e-6):
+def _check_dict(got, ref, what, atol=None, rtol=5e-6, detail=""):
     # rtol 5e-6: forgetting the contract's 1e-6 in max_norm / (total_norm + 1e-6) is a relative change of
     # about 1e-6 here; only test_clip_grad_norm_epsilon_and_zero (tiny norms) is about that mistake.
     if not isinstance(got, dict) or sorted(got) != sorted(ref):
         keys = sorted(got) if isinstance(got, dict) else type(got).__name__
         raise Fail(f"{what}: expected a dict with keys {sorted(ref)}, got {keys}")
     for k in ref:
-        check_strict(got[k], ref[k], f"{what}[{k!r}]", atol=atol, rtol=rtol if ref[k].dtype == np.float64 else None)
+        check_strict(got[k], ref[k], f"{what}[{k!r}]{detail}", atol=atol,
+                     rtol=rtol if ref[k].dtype == np.float64 else None)
 
 
 # ---------------------------------------------------------------------- clip_grad_norm
@@ -95,7 +96,7 @@ def test_clip_grad_norm_float32_unmodified(sub, rng):
     (clipped, total), args, _ = sub.call_with_args("clip_grad_norm", {k: v.copy() for k, v in g.items()}, 1.0)
     ref, rtotal = _torch_clip_norm(g, 1.0)
     check_scalar(total, rtotal, "clip_grad_norm total_norm (float32 gradients)", rtol=1e-5)
-    _check_dict(clipped, ref, "clip_grad_norm clipped (float32 gradients keep their dtype)")
+    _check_dict(clipped, ref, "clip_grad_norm clipped_grads", detail=" (float32 gradients keep their dtype)")
     check_unmodified({"grads": g}, {"grads": args[0]}, "clip_grad_norm")
 
 
@@ -131,7 +132,8 @@ def test_clip_grad_value_parity(sub, rng):
 def test_clip_grad_value_float32_unmodified(sub, rng):
     g = _grads(rng, np.float32, scale=2.0)
     clipped, args, _ = sub.call_with_args("clip_grad_value", {k: v.copy() for k, v in g.items()}, 0.7)
-    _check_dict(clipped, _torch_clip_value(g, 0.7), "clip_grad_value (float32 gradients keep their dtype)")
+    _check_dict(clipped, _torch_clip_value(g, 0.7), "clip_grad_value clipped_grads",
+                detail=" (float32 gradients keep their dtype)")
     check_unmodified({"grads": g}, {"grads": args[0]}, "clip_grad_value")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 from autograder.api import Fail, check_array, check_unmodified, graded, unpack
 from autograder.testkit.checks import check_grads, with_hint
 from autograder.testkit.mistakes import hint_bptt, hint_gru
-from autograder.testkit.numgrad import check_numgrad, remote_numgrad
+from autograder.testkit.numgrad import check_numgrad, numgrad
 from autograder.testkit.shapes import arr, copy_params, dims, params
 from autograder.testkit.torchref import cell_ref, seq_ref
 from autograder.testkit.manifest import forbidden
@@ -55,9 +55,12 @@ def test_gru_step_forward_float32(sub, rng):
 @graded("gru_step_forward", points=1)
 def test_gru_step_forward_unmodified(sub, rng):
     x, h0, p = _step_inputs(rng)
-    _, args, _ = sub.call_with_args("gru_step_forward", x.copy(), h0.copy(), copy_params(p))
+    got, args, _ = sub.call_with_args("gru_step_forward", x.copy(), h0.copy(), copy_params(p))
     check_unmodified({"x": x, "h_prev": h0, "params": p}, dict(zip(["x", "h_prev", "params"], args)),
                      "gru_step_forward")
+    h1, _ = unpack(got, 2, "gru_step_forward")  # and the values: an answer of zeros earns nothing
+    (rh,) = cell_ref("gru", x, [h0], p)
+    check_array(h1, rh, f"gru_step_forward h_next ({_label(x, h0)})")
 
 
 # ------------------------------------------------------------------ gru_step_backward
@@ -93,7 +96,7 @@ def test_gru_step_backward_numerical(sub, rng):
     for target, got, name in targets:
         if got is None:
             raise Fail(f"gru_step_backward: {name} is missing")
-        flat, num = remote_numgrad(sub, "gru_step_forward", [x, h0, p], target, [dh], lambda o: o[:1], 2, rng)
+        flat, num = numgrad(lambda *a: cell_ref("gru", a[0], a[1:2], a[2]), [x, h0, p], target, [dh], rng)
         check_numgrad(got, flat, num, f"gru_step_backward {name}")
 
 
@@ -173,7 +176,7 @@ def test_gru_backward_numerical(sub, rng):
     for target, got, name in targets:
         if got is None:
             raise Fail(f"gru_backward: {name} is missing")
-        flat, num = remote_numgrad(sub, "gru_forward", [x, h0, p], target, [dh], lambda o: o[:1], 2, rng)
+        flat, num = numgrad(lambda *a: [seq_ref("gru", a[0], a[1:2], a[2])], [x, h0, p], target, [dh], rng)
         check_numgrad(got, flat, num, f"gru_backward {name}")
 
 
