@@ -115,3 +115,8 @@ def grade(submitted: Path, out: Path, *args: str, timeout: float | None = 1800, 
 
 def results(out: Path, student: str, assignment: str) -> dict:
     return json.loads((Path(out) / student / assignment / "results.json").read_text())
+
+
+def load_results_by_name(out: Path, student: str, assignment: str) -> dict:
+    """{test name: its entry in results.json}."""
+    return {t["name"]: t for t in results(out, student, assignment)["tests"]}
