@@ -215,16 +215,18 @@ def main(argv=None) -> int:
             st["own"] += own
             if not killed:
                 st["survivors"].append(f"{mid} ({label})")
-            lost = {}
+            lost, how = {}, set()
             for t in doc["tests"]:
                 if t["name"] in together:  # runs the student's functions together by design
                     continue
                 if t["function"] != fn and t["points"] < t["max_points"] and not (
                         t["status"] == "missing" and "was not submitted" in t["message"]):
                     lost[t["function"]] = lost.get(t["function"], 0.0) + t["max_points"] - t["points"]
+                    how.add(t["status"])
             if lost:
                 st["spill"] += 1
-                st["spilled"].append(f"{mid} ({label}): " + ", ".join(f"{k} -{v:g}" for k, v in sorted(lost.items())))
+                st["spilled"].append(f"{mid} ({label}): " + ", ".join(f"{k} -{v:g}" for k, v in sorted(lost.items()))
+                                     + f" [{', '.join(sorted(how))}]")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = {"mutants": 0, "killed": 0}
