@@ -222,7 +222,7 @@ def main(argv=None) -> int:
                 if t["function"] != fn and t["points"] < t["max_points"] and not (
                         t["status"] == "missing" and "was not submitted" in t["message"]):
                     lost[t["function"]] = lost.get(t["function"], 0.0) + t["max_points"] - t["points"]
-                    how.add(t["status"])
+                    how.add(t["status"] if t["status"] == "failed" else f"{t['status']}: {t['message'][:100]}")
             if lost:
                 st["spill"] += 1
                 st["spilled"].append(f"{mid} ({label}): " + ", ".join(f"{k} -{v:g}" for k, v in sorted(lost.items()))
