@@ -86,3 +86,35 @@ def gru_step_backward(dh_next, cache):
 RNN_STEPS = {"rnn_step_forward": rnn_step_forward, "rnn_step_backward": rnn_step_backward}
 LSTM_STEPS = {"lstm_step_forward": lstm_step_forward, "lstm_step_backward": lstm_step_backward}
 GRU_STEPS = {"gru_step_forward": gru_step_forward, "gru_step_backward": gru_step_backward}
+
+
+# ------------------------------------------------------------------ chapter 1's layers
+def affine_forward(x, W, b):
+    return x @ W.T + b, (x, W)
+
+
+def affine_backward(dout, cache):
+    x, W = cache
+    return dout @ W, dout.T @ x, dout.sum(axis=0)
+
+
+def tanh_forward(x):
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout, cache):
+    return dout * (1 - cache ** 2)
+
+
+def sigmoid_forward(x):
+    out = _sigmoid(x)
+    return out, out
+
+
+def sigmoid_backward(dout, cache):
+    return dout * cache * (1 - cache)
+
+
+LAYERS = {"affine_forward": affine_forward, "affine_backward": affine_backward, "tanh_forward": tanh_forward,
+          "tanh_backward": tanh_backward, "sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward}
