@@ -1,10 +1,13 @@
 """CONTRIBUTING.md's walk-through, done: in a scratch copy of the repository, `make new-chapter`
 scaffolds a chapter that builds, releases and grades (reference 100 %, stub 0), with every generated
 list current; then the scratch copy is removed and the repository is unchanged."""
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import REPO
 
@@ -21,9 +24,19 @@ def test_contributing_describes_the_walkthrough():
     assert "make new-chapter ID=ch09_topic" in text and "chapters.yml" in text
 
 
-def test_new_chapter_walkthrough(tmp_path):
+@pytest.fixture
+def scratch():
+    """The scratch copy lives under _build/ (ignored by git), not under /tmp: the grader's sandbox gives
+    student code a private /tmp, so a course whose code sits in /tmp cannot be graded."""
+    root = REPO / "_build" / f"walkthrough-{os.getpid()}"
+    shutil.rmtree(root, ignore_errors=True)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_new_chapter_walkthrough(tmp_path, scratch):
     before = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
-    root = tmp_path / "repo"
+    root = scratch
     for f in _tracked_files():
         if (REPO / f).is_file():
             (root / f).parent.mkdir(parents=True, exist_ok=True)
