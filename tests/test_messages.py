@@ -53,6 +53,11 @@ def zeros(chapter, nb, source):
 CASES = {
     "tanh_prime": ("ch02_rnn", "rnn_numpy", lambda: edit(
         "ch02_rnn", "rnn_numpy", "rnn_step_backward", "(1 - h_next * h_next)", "(1 - h_prev * h_prev)")),
+    "bptt_not_carried": ("ch02_rnn", "rnn_numpy", lambda: edit(
+        "ch02_rnn", "rnn_numpy", "rnn_backward", "rnn_step_backward(dh[:, t] + dh_prev, caches[t])",
+        "rnn_step_backward(dh[:, t], caches[t])")),
+    "step_bias_wrong": ("ch02_rnn", "rnn_numpy", lambda: edit(
+        "ch02_rnn", "rnn_numpy", "rnn_step_backward", '"bias_hh": db.copy()', '"bias_hh": 2 * db')),
     "lstm_gate_order": ("ch04_lstm", "lstm_numpy", lambda: _gate_order()),
     "gru_swapped": ("ch05_gru", "gru_numpy", lambda: edit(
         "ch05_gru", "gru_numpy", "gru_step_forward", "h_next = (1 - z) * n + z * h_prev", "h_next = z * n + (1 - z) * h_prev")),
@@ -100,6 +105,16 @@ def test_step_backward_mistake_stays_on_the_step(graded):
     msg = t["test_rnn_step_backward_unmodified"]["message"]
     assert t["test_rnn_step_backward_unmodified"]["status"] == "failed" and "cache" not in msg, msg
     assert "rnn_step_backward dx" in msg
+    parity = t["test_rnn_step_backward_parity"]["message"]
+    assert "matches a local derivative of tanh written as 1 - h_prev**2" in parity, parity
+
+
+def test_hints_only_for_the_mistake_they_name(graded):
+    t = graded("step_bias_wrong")
+    parity = t["test_rnn_step_backward_parity"]["message"]
+    assert "grads['bias_hh']" in parity and "tanh" not in parity, parity
+    m = graded("bptt_not_carried")["test_rnn_backward_parity"]["message"]
+    assert "is not added to dh[:, t]" in m and "tanh" not in m, m
 
 
 @pytest.mark.parametrize("sid,step,seq", [("lstm_gate_order", "lstm_step_forward", "lstm"),

@@ -9,7 +9,8 @@ import torch
 
 from autograder.testkit.shapes import shapes
 from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
-from autograder.testkit.checks import check_strict
+from autograder.testkit.checks import check_strict, with_hint
+from autograder.testkit.reference import steps
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import RNN_STEPS
 
@@ -20,8 +21,13 @@ FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}
 WORKS_TOGETHER = ["test_rnn_backward_float32"]
 
 KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-TANH_HINT = ("; the local derivative of tanh is 1 - h_next**2, written with the step's output "
-             "(not with x, nor with the pre-activation)")
+# Known mistakes of the backward passes: each hint is printed only when the student's answer matches it.
+TANH_VARIANTS = {
+    "1 - h_prev**2 (the previous state)": lambda a, h_prev, h_next: 1 - h_prev ** 2,
+    "1 - a**2 (the pre-activation)": lambda a, h_prev, h_next: 1 - a ** 2,
+    "no derivative at all (da = dh_next)": lambda a, h_prev, h_next: np.ones_like(a),
+    "h_next * (1 - h_next) (the sigmoid's derivative)": lambda a, h_prev, h_next: h_next * (1 - h_next),
+}
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -172,9 +178,25 @@ def test_rnn_step_backward_parity(sub, rng):
         dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
         rdx, rdh, rg = ref_step(x, h, p, dh_next)
         what = f"rnn_step_backward (N, D, H) = {x.shape + h.shape[1:]}"
-        check_strict(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh){TANH_HINT}")
-        check_strict(dx, rdx, f"{what} dx (da @ weight_ih){TANH_HINT}")
-        _check_grads(grads, rg, what, hint=TANH_HINT)
+
+        def check():
+            check_strict(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh)")
+            check_strict(dx, rdx, f"{what} dx (da @ weight_ih)")
+            _check_grads(grads, rg, what)
+
+        with_hint(check, lambda: _tanh_hint(x, h, p, dh_next, dh_prev))
+
+
+def _tanh_hint(x, h_prev, p, dh_next, got):
+    """The tanh-derivative mistake that reproduces the student's dh_prev, or ''."""
+    a = x @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+    h_next = np.tanh(a)
+    for desc, local in TANH_VARIANTS.items():
+        want = (dh_next * local(a, h_prev, h_next)) @ p["weight_hh"]
+        if isinstance(got, np.ndarray) and got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-9):
+            return (f". Your dh_prev matches a local derivative of tanh written as {desc}; it is "
+                    "1 - h_next**2, with the step's output")
+    return ""
 
 
 @graded("rnn_step_backward", points=2)
@@ -264,8 +286,39 @@ def _check_seq_backward(got, ref, what, dtype=None):
     _check_grads(grads, rg, what, dtype)
 
 
-BPTT_HINT = (" (walk t from T-1 down to 0; the gradient on h[:, t] is dh[:, t] plus what step t+1 sends "
-             "back; add up the weight gradients of every step)")
+BPTT_VARIANTS = {
+    "the gradient that step t+1 sends back through h is not added to dh[:, t]": {"carry": False},
+    "the weight gradients are not summed over the steps (only one step's are returned)": {"accumulate": False},
+    "the steps are walked from 0 up to T-1 instead of from T-1 down to 0": {"reverse": False},
+}
+
+
+def _bptt_variant(x, h0, p, dh, carry=True, accumulate=True, reverse=True):
+    """BPTT with one classic mistake, on the trusted steps: (dx, dh0, grads)."""
+    caches, h = [], h0
+    for t in range(x.shape[1]):
+        h, c = steps.rnn_step_forward(x[:, t], h, p)
+        caches.append(c)
+    dxs, dh_prev, grads = [None] * x.shape[1], np.zeros_like(h0), None
+    for t in (reversed(range(x.shape[1])) if reverse else range(x.shape[1])):
+        dx_t, dh_prev_t, g = steps.rnn_step_backward(dh[:, t] + (dh_prev if carry else 0), caches[t])
+        dxs[t], dh_prev = dx_t, dh_prev_t
+        grads = g if grads is None or not accumulate else {k: grads[k] + g[k] for k in g}
+    return np.stack(dxs, axis=1), dh_prev, grads
+
+
+def _bptt_hint(x, h0, p, dh, got):
+    """The BPTT mistake that reproduces the student's dx or weight gradient, or ''."""
+    dx, _, grads = got if isinstance(got, (tuple, list)) and len(got) == 3 else (None, None, None)
+    for desc, kw in BPTT_VARIANTS.items():
+        vdx, _, vg = _bptt_variant(x, h0, p, dh, **kw)
+        same_dx = isinstance(dx, np.ndarray) and dx.shape == vdx.shape and np.allclose(dx, vdx, rtol=1e-6, atol=1e-9)
+        w = grads.get("weight_hh") if isinstance(grads, dict) else None
+        same_w = isinstance(w, np.ndarray) and w.shape == vg["weight_hh"].shape and np.allclose(
+            w, vg["weight_hh"], rtol=1e-6, atol=1e-9)
+        if (same_dx or same_w) and not (kw.get("accumulate") is False and not same_w):
+            return f". It looks like {desc}"
+    return ""
 
 
 @graded("rnn_backward", points=4, isolate=RNN_STEPS)
@@ -274,8 +327,9 @@ def test_rnn_backward_parity(sub, rng):
         x, h0, p = _seq_inputs(rng)
         dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
         got = _seq_backward(sub, x, h0, p, dh)
-        _check_seq_backward(got, ref_seq(x, h0, p, dh),
-                            f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}{BPTT_HINT}:")
+        with_hint(lambda: _check_seq_backward(got, ref_seq(x, h0, p, dh),
+                                              f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:"),
+                  lambda: _bptt_hint(x, h0, p, dh, got))
 
 
 @graded("rnn_backward", points=1, isolate=RNN_STEPS)
