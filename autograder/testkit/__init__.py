@@ -8,7 +8,8 @@
 | ``mistakes`` | known-mistake detectors: a sentence naming the classic mistake that reproduces an output |
 | ``numgrad`` | numerical gradients of a trusted forward, and their comparison with a student's backward |
 | ``modules`` | checks of from-scratch ``nn.Module``s against torch.nn (state_dict, init, parity, backward, device) |
-| ``reference`` | instructor-only reference code (benchmarks): never released, never imported by a test |
+| ``manifest`` | ``chapters.yml`` as Python; ``forbidden(__name__)`` gives a test file its ``FORBIDDEN`` |
+| ``reference`` | instructor-only reference code: ``steps`` (the trusted stand-ins of dependency isolation) and the benchmarks' LSTMs; never released |
 
 Everything here runs in the grader's trusted process; nothing here is sent to the student's process.
 """
