@@ -107,7 +107,7 @@ def cases():
     nbcase("eq_array", set_src(base(), "tanh_forward",
            "class Arr(np.ndarray):\n    def __eq__(self, o): return np.ones(np.shape(o), bool)\n"
            "def tanh_forward(x):\n    out = np.zeros_like(x).view(Arr)\n    return out, np.tanh(x)"),
-           {**ok, "tanh_forward": "none", "two_layer_net": "none"})  # the net composes the forward
+           {**ok, "tanh_forward": "none"})  # two_layer_net's tests stand in a trusted tanh_forward (issue 13)
     # 3. reading the expected value from the caller's frames
     nbcase("frame_inspection", set_src(base(), "tanh_forward",
            "import sys, gc\ndef tanh_forward(x):\n    f = sys._getframe(1)\n    while f is not None:\n"
