@@ -4,9 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SHELL := /bin/bash
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-CHAPTERS ?= $(notdir $(wildcard solutions/ch*))
+# The chapter lists (CHAPTERS: those with exercises), generated from chapters.yml.
+include chapters.mk
 
-.PHONY: venv book test release selfcheck grade clean bench lab mutation wheel student-edition
+.PHONY: venv book test test-fast release selfcheck grade clean bench lab mutation wheel student-edition new-chapter chapters sync-points pdf
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +22,9 @@ book: venv  ## build the executed book into _build/html (warnings are errors)
 
 test: venv  ## the whole test suite (builds the book once, grades every chapter)
 	$(PY) -m pytest
+
+test-fast: venv  ## the quick loop while editing a chapter: no book build, no browser, no mutation run
+	$(PY) -m pytest -m "not slow and not book and not browser" -q
 
 # Every chapter is generated into a temporary folder first; exercises/<chapter> is replaced only once
 # nbgrader has produced every chapter (nbgrader deletes its output folder before it may refuse, e.g.
@@ -50,7 +54,7 @@ grade: venv  ## grade a class: make grade SUBMITTED=submitted OUT=results
 bench: venv  ## every benchmark in one table (clean book build, grading vs nbgrader, model speed)
 	$(PY) benchmarks/run_all.py
 
-mutation: venv  ## the full mutation check of the hidden tests (the quick subset runs in make test)
+mutation: venv  ## the full mutation check of the hidden tests: kill rate and spill-over per graded name
 	$(PY) tools/mutation.py
 
 wheel: venv  ## build the rnnlib wheel into _build/dist (what the setup cells install)
@@ -60,13 +64,22 @@ wheel: venv  ## build the rnnlib wheel into _build/dist (what the setup cells in
 student-edition: venv  ## write the public student edition to _build/student-edition (EDITION_URL=... to set its repository)
 	$(PY) tools/student_edition.py --out _build/student-edition $(if $(EDITION_URL),--repository-url $(EDITION_URL))
 
+new-chapter: venv  ## scaffold a chapter: make new-chapter ID=ch09_topic TITLE="9. Topic" [BOOK_ONLY=1]
+	@test -n "$(ID)" || { echo 'usage: make new-chapter ID=ch09_topic TITLE="9. Topic" [BOOK_ONLY=1]'; exit 2; }
+	$(PY) tools/chapters.py new $(ID) --title "$(or $(TITLE),$(ID))" $(if $(BOOK_ONLY),--book-only)
+
+chapters: venv  ## regenerate _toc.yml, the exercises table and chapters.mk from chapters.yml
+	$(PY) tools/chapters.py generate
+
+sync-points: venv  ## set visible test cells' points to the hidden points (solutions/), then: make release
+	$(PY) -m autograder sync-points $(CHAPTERS)
+
 clean:
 	rm -rf _build .nbgrader
 
 lab: venv  ## open the exercises in JupyterLab
 	jupyter lab exercises/
 
-.PHONY: pdf
 pdf: venv  ## the whole book as one PDF, linked from the front page (needs TeX from Debian: the target says which packages)
 	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || { echo "make pdf needs TeX: apt-get install texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-xetex texlive-plain-generic latexmk tex-gyre fonts-freefont-otf"; exit 1; }
 	set -o pipefail; mkdir -p _build/html; jupyter-book build . --builder pdflatex 2>&1 | tee _build/pdf.log

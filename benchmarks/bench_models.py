@@ -5,9 +5,9 @@
     python benchmarks/bench_models.py --check-only         # only the correctness checks
 
 Rows (forward + backward of one batch, N=64, T=100, D=H=128 by default, float32 unless stated):
-  NumPy, textbook loop (per-gate products)      autograder/reference/lstm_numpy.py (instructor-only)
+  NumPy, textbook loop (per-gate products)      autograder.testkit.reference.lstm_numpy.py (instructor-only)
   NumPy, fused gates, preallocated (fp32, fp64)  idem
-  PyTorch from scratch (loop over time), CPU    autograder/reference/lstm_torch.py (instructor-only)
+  PyTorch from scratch (loop over time), CPU    autograder.testkit.reference.lstm_torch.py (instructor-only)
   torch.nn.LSTM on CPU                          the baseline of every CPU ratio
   GPU (only when torch.cuda.is_available()): torch.nn.LSTM (cuDNN), the from-scratch LSTM, and the
   from-scratch LSTM under torch.compile; ratios against cuDNN.
@@ -36,9 +36,9 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder.reference.lstm_numpy import (lstm_backward, lstm_backward_naive, lstm_forward,  # noqa: E402
+from autograder.testkit.reference.lstm_numpy import (lstm_backward, lstm_backward_naive, lstm_forward,  # noqa: E402
                                              lstm_forward_naive)
-from autograder.reference.lstm_torch import ScratchLSTM  # noqa: E402
+from autograder.testkit.reference.lstm_torch import ScratchLSTM  # noqa: E402
 
 
 # ------------------------------------------------------------------------------- environment

@@ -1,9 +1,17 @@
-"""Shared fixtures: the book built once, and the whole course graded once (reference and stubs)."""
+"""Shared fixtures and test tiers.
+
+Fixtures: the book built once per session (``built_book``), the whole course graded once (reference
+and stubs, ``graded_course``). The grading harness itself is ``tools/course.py``.
+
+Tiers (markers, set here from what a test uses, so that no test file has to remember them):
+- ``book``: needs the built book (the ``built_book`` fixture);
+- ``browser``: opens the built book in Chromium (tests/test_browser.py);
+- ``slow``: grades large corpora, runs nbgrader or the mutation check, or builds a scratch chapter.
+``make test-fast`` runs ``-m "not slow and not book and not browser"``; ``make test`` runs everything.
+"""
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,23 +19,33 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
+sys.path.insert(0, str(REPO))
+
+from autograder.testkit import manifest  # noqa: E402
+from tools import course  # noqa: E402
+from tools.course import make_class  # noqa: E402,F401  (re-exported for the tests that import it from here)
+
+# The chapters with exercises, from chapters.yml (the one list).
+CHAPTERS = manifest.chapter_ids("exercises")
+SLOW_MODULES = {"test_mutation", "test_messages", "test_adversarial", "test_nbgrader_bridge", "test_cli", "test_walkthrough",
+                "test_experiments"}
+SLOW_TESTS = {"test_exercises_match_nbgrader_release"}  # runs nbgrader once per chapter
+BROWSER_MODULES = {"test_browser"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        mod = item.module.__name__.rsplit(".", 1)[-1]
+        if "built_book" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.book)
+        if mod in BROWSER_MODULES:
+            item.add_marker(pytest.mark.browser)
+        if mod in SLOW_MODULES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 def run_grader(submitted: Path, out: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", "grade", str(submitted), "--out", str(out),
-                           "--no-progress", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
-
-
-def make_class(root: Path, students: dict[str, dict[str, Path]]) -> Path:
-    """students: {student_id: {assignment: folder of notebooks}} -> nbgrader's submitted/ layout."""
-    for sid, assignments in students.items():
-        for a, src in assignments.items():
-            dst = root / sid / a
-            dst.mkdir(parents=True, exist_ok=True)
-            for nb in src.glob("*.ipynb"):
-                shutil.copy(nb, dst / nb.name)
-    return root
+    return course.grade(submitted, out, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -45,19 +63,28 @@ def graded_course(tmp_path_factory):
 
 
 def load_results(out: Path, student: str, assignment: str) -> dict:
-    return json.loads((out / student / assignment / "results.json").read_text())
+    return course.results(out, student, assignment)
 
 
 @pytest.fixture(scope="session")
 def built_book():
-    """Build the executed book once (warnings are errors); returns _build/html."""
+    """Build the executed book once per session (warnings are errors); returns _build/html.
+
+    With RNNBOOK_PREBUILT=1, reuse the build that `make book` just made in the same CI run (its log is
+    _build/book.log) instead of building a second time."""
     if os.environ.get("SKIP_BOOK"):
         pytest.skip("SKIP_BOOK is set")
+    (REPO / "_build").mkdir(exist_ok=True)
+    if os.environ.get("RNNBOOK_PREBUILT"):
+        log = REPO / "_build" / "book.log"
+        assert log.exists() and (REPO / "_build" / "html").is_dir(), \
+            "RNNBOOK_PREBUILT is set but there is no _build/html and _build/book.log: run `make book` first"
+        (REPO / "_build" / "build.log").write_text(log.read_text())
+        return REPO / "_build" / "html"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     r = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going"],
                        cwd=REPO, capture_output=True, text=True, env=env, timeout=1800)
     log = r.stdout + r.stderr
-    (REPO / "_build").mkdir(exist_ok=True)
     (REPO / "_build" / "build.log").write_text(log)
     assert r.returncode == 0, "book build failed (see _build/build.log):\n" + log[-4000:]
     return REPO / "_build" / "html"

@@ -5,7 +5,8 @@ All cases are students of one class, graded in a single run (2 workers, short ti
 Each case states its expected outcome per graded function: "all" (every test of it passed), "none"
 (no test of it passed), "some" (at least one test of it did not pass), "any" (no claim), or a status
 that every test of it must have. A function that composes a broken one (two_layer_net uses
-affine_forward) fails with it: that is the student's own code.
+affine_forward) is graded with trusted stand-ins for the parts it composes (issue 13), so it keeps
+its points.
 """
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ def cases():
     nbcase("patch_allclose", append(set_src(base(), "affine_forward", WRONG_AFFINE),
            "np.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
            "np.testing.assert_allclose = lambda *a, **k: None\nimport numpy\nnumpy.isclose = lambda a, b, **k: True"),
-           {**ok, "affine_forward": "none", "affine_backward": "all", "two_layer_net": "none"})
+           {**ok, "affine_forward": "none", "affine_backward": "all"})
     # 2. an object equal to everything
     nbcase("eq_always_true", set_src(base(), "relative_error",
            "class Anything(float):\n    def __eq__(self, o): return True\n    def __lt__(self, o): return True\n"
@@ -112,7 +113,7 @@ def cases():
     nbcase("eq_array", set_src(base(), "tanh_forward",
            "class Arr(np.ndarray):\n    def __eq__(self, o): return np.ones(np.shape(o), bool)\n"
            "def tanh_forward(x):\n    out = np.zeros_like(x).view(Arr)\n    return out, np.tanh(x)"),
-           {**ok, "tanh_forward": "none", "two_layer_net": "none"})  # the net composes the forward
+           {**ok, "tanh_forward": "none"})  # two_layer_net's tests stand in a trusted tanh_forward (issue 13)
     # 3. reading the expected value from the caller's frames
     nbcase("frame_inspection", set_src(base(), "tanh_forward",
            "import sys, gc\ndef tanh_forward(x):\n    f = sys._getframe(1)\n    while f is not None:\n"
@@ -120,7 +121,7 @@ def cases():
            "                return v, v\n        f = f.f_back\n"
            "    for o in gc.get_objects():\n        if isinstance(o, np.ndarray) and o.shape == x.shape and o is not x:\n"
            "            return o.copy(), np.tanh(x)\n    return np.zeros_like(x), np.tanh(x)"),
-           {**ok, "tanh_forward": "none", "two_layer_net": "none"})
+           {**ok, "tanh_forward": "none"})
     # 4-5. ending the process in a cell, or in a function
     nbcase("os_exit_cell", append(base(), "import os\nos._exit(0)", after="relative_error"), ok)
     nbcase("sys_exit_cell", append(base(), "import sys\nsys.exit(1)", after="setup"), ok)
@@ -165,11 +166,11 @@ def cases():
     nbcase("duplicated_answer_cell", dup, {**ok})
     nbcase("edited_test_cell", set_src(base(), "test_affine", "assert False, 'I broke the visible test'"), ok)
     nbcase("syntax_error", set_src(base(), "affine_forward", "def affine_forward(x, W, b)\n    return x"),
-           {**ok, "affine_forward": "missing", "affine_backward": "missing", "two_layer_net": "error"})
+           {**ok, "affine_forward": "missing", "affine_backward": "missing"})
     nbcase("not_callable", set_src(base(), "relative_error", "relative_error = 0.5"),
            {**ok, "relative_error": "error"})
     nbcase("nan_answer", set_src(base(), "tanh_forward", "def tanh_forward(x):\n    out = np.full_like(x, np.nan)\n    return out, np.tanh(x)"),
-           {**ok, "tanh_forward": "none", "two_layer_net": "none"})
+           {**ok, "tanh_forward": "none"})
     # 20-22. forging results, reading the instructor's files, the network
     nbcase("forge_results", append(base(),
            "import os, json\nfor d in ['.', '/tmp', os.path.expanduser('~')]:\n    try:\n"

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from conftest import CHAPTERS, REPO
+from conftest import REPO
+from autograder.testkit import manifest
 
 # Idioms too generic to reveal anything (a dtype conversion of an argument).
 GENERIC = re.compile(r"^\w+ = np\.(asarray|array)\(\w+, dtype=np\.float(32|64)\)$")
@@ -25,12 +26,20 @@ def solution_lines() -> set[str]:
     return lines
 
 
+def hidden_test_files():
+    """Every hidden test and every helper they use (the test kit, its reference code)."""
+    yield from (REPO / "autograder" / "tests").rglob("*.py")
+    yield from (REPO / "autograder" / "testkit").rglob("*.py")
+
+
 def hidden_test_lines() -> set[str]:
     lines = set()
-    for f in (REPO / "autograder" / "tests").rglob("test_*.py"):
+    for f in hidden_test_files():
+        # reference code (testkit/reference) shares its signatures with the released stubs, by design
+        skip = ("def ", "class ") if "reference" in f.parts else ()
         for line in f.read_text().splitlines():
             s = _norm(line)
-            if len(s) >= 40 and not s.startswith(("#", "import", "from", "def test_", '"""', "@graded")):
+            if len(s) >= 40 and not s.startswith(("#", "import", "from", "def test_", '"""', "@graded", *skip)):
                 lines.add(s)
     return lines
 
@@ -50,10 +59,23 @@ def _texts(paths):
 
 
 def _student_and_reader_files():
-    yield from (REPO / "exercises").rglob("*.ipynb")
-    yield from (REPO / "book").rglob("*.md")
+    """The scope, from chapters.yml: every chapter's page and released notebooks, and everything else a
+    reader or student gets (the book's other pages and experiments, the course library)."""
+    for c in manifest.chapters():
+        yield REPO / "book" / f"{c['id']}.md"
+        for nb in c.get("notebooks", {}):
+            yield REPO / "exercises" / c["id"] / f"{nb}.ipynb"
+    chapter_pages = {f"{c}.md" for c in manifest.chapter_ids()}
+    yield from (p for p in (REPO / "book").rglob("*.md") if p.name not in chapter_pages)
     yield from (REPO / "book").rglob("*.py")
     yield from (REPO / "rnnlib").rglob("*.py")
+
+
+def test_scope_covers_every_chapter():
+    files = set(_student_and_reader_files())
+    assert all(p.exists() for p in files), [str(p) for p in files if not p.exists()]
+    assert set((REPO / "exercises").rglob("*.ipynb")) <= files, "released notebooks outside chapters.yml"
+    assert any("testkit" in str(f) for f in hidden_test_files())
 
 
 def test_no_markers_in_exercises_or_book():

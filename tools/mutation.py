@@ -9,7 +9,9 @@ product, `+=` turned into `=` (a gradient no longer accumulated), `reversed(...)
 `range` shortened by one, a comparison flipped, a slice bound moved. Each mutant becomes a
 "student" whose notebook differs from the reference in that one cell; the whole set is graded in one
 run. A mutant is killed when it loses points; it is killed *on its own function* when a test of the
-mutated graded name loses points.
+mutated graded name loses points. It *spills over* when it costs points on another graded name (the
+tests listed in a hidden-test file's ``WORKS_TOGETHER``, which run the student's functions together
+on purpose, do not count): the spill% column is the share of a name's mutants that spill over.
 
 Equivalent mutants (no observable change: e.g. `x + 0` style rewrites, or a constant in a message)
 are listed with a reason in tools/mutation_equivalents.json and excluded from the score.
@@ -22,34 +24,25 @@ import ast
 import copy
 import hashlib
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder.testkit import manifest  # noqa: E402
+from tools.course import (answer_cells, grade, load, make_class, results, solution_line_numbers,  # noqa: E402
+                          strip_markers, student_copy)
+
 EQUIV_FILE = Path(__file__).with_name("mutation_equivalents.json")
-MARK_B, MARK_E = "### BEGIN SOLUTION", "### END SOLUTION"
+SPILL_FILE = Path(__file__).with_name("spill_exceptions.json")  # {"chapter/name": "why its mutants spill"}
 
 SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.MatMult: ast.Mult,
         ast.Pow: ast.Mult, ast.FloorDiv: ast.Div}
 CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
-
-
-def solution_lines(src: str) -> set[int]:
-    """1-based line numbers inside solution regions."""
-    inside, lines = False, set()
-    for i, line in enumerate(src.splitlines(), 1):
-        if MARK_B in line:
-            inside = True
-        elif MARK_E in line:
-            inside = False
-        elif inside:
-            lines.add(i)
-    return lines
 
 
 def candidates(tree: ast.AST, lines: set[int]):
@@ -146,17 +139,8 @@ def apply(tree: ast.AST, target: ast.AST, kind: str) -> ast.AST | None:
 
 def mutants_of(src: str):
     """[(mutant id, label, mutated source)] for one answer cell."""
-    lines = solution_lines(src)
-    clean = "\n".join(l for l in src.splitlines() if MARK_B not in l and MARK_E not in l)
-    # markers are removed, so line numbers shift; recompute the solution lines on the clean text
-    keep, shift, n = set(), 0, 0
-    for i, line in enumerate(src.splitlines(), 1):
-        if MARK_B in line or MARK_E in line:
-            shift += 1
-            continue
-        if i in lines:
-            keep.add(i - shift)
-    tree = ast.parse(clean)
+    keep = solution_line_numbers(src)  # in the source without its marker lines
+    tree = ast.parse(strip_markers(src))
     base = ast.unparse(tree)
     out, seen = [], set()
     for node, kind, label in candidates(tree, keep):
@@ -183,27 +167,14 @@ def build(chapters, quick: int | None, root: Path):
     index = {}
     for ch in chapters:
         for nbpath in sorted((REPO / "solutions" / ch).glob("*.ipynb")):
-            nb = json.load(open(nbpath))
-            for c in nb["cells"]:
-                c["source"] = "".join(c["source"])
-            clean_nb = copy.deepcopy(nb)
-            for c in clean_nb["cells"]:
-                c["source"] = "\n".join(l for l in c["source"].splitlines() if MARK_B not in l and MARK_E not in l)
-            for ci, c in enumerate(nb["cells"]):
-                meta = c.get("metadata", {}).get("nbgrader", {})
-                if not meta.get("solution"):
-                    continue
-                fn = meta["grade_id"]
-                muts = mutants_of(c["source"])
+            nb = load(nbpath)
+            for fn, ci in answer_cells(nb).items():
+                muts = mutants_of(nb["cells"][ci]["source"])
                 if quick:
                     muts = sorted(muts, key=lambda m: hashlib.sha1(m[0].encode()).hexdigest())[:quick]
                 for mid, label, mutated in muts:
                     sid = f"m{len(index):05d}"
-                    student_nb = copy.deepcopy(clean_nb)
-                    student_nb["cells"][ci]["source"] = mutated
-                    folder = root / sid / ch
-                    folder.mkdir(parents=True, exist_ok=True)
-                    (folder / nbpath.name).write_text(json.dumps(student_nb))
+                    make_class(root, {sid: {ch: {nbpath.stem: student_copy(ch, nbpath.stem, {fn: mutated})}}})
                     index[sid] = (ch, nbpath.stem, fn, mid, label)
     return index
 
@@ -214,22 +185,27 @@ def main(argv=None) -> int:
     p.add_argument("--quick", type=int, default=None, help="mutants per graded name (deterministic sample)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", type=Path)
-    p.add_argument("--target", type=float, default=0.95)
+    p.add_argument("--target", type=float, default=0.95, help="kill rate every graded name must reach")
+    p.add_argument("--spill-target", type=float, default=None,
+                   help="share of each graded name's mutants that must cost nothing elsewhere (names listed in "
+                        "tools/spill_exceptions.json, with their reason, are reported but not held to it)")
     a = p.parse_args(argv)
-    chapters = a.chapters or sorted(d.name for d in (REPO / "solutions").iterdir() if d.is_dir())
+    chapters = a.chapters or manifest.chapter_ids("exercises")
     equiv = json.loads(EQUIV_FILE.read_text()) if EQUIV_FILE.exists() else {}
     tmp = Path(tempfile.mkdtemp(prefix="mutation-"))
     try:
         index = build(chapters, a.quick, tmp / "submitted")
         print(f"{len(index)} mutants in {len(chapters)} chapters; grading...", file=sys.stderr)
-        r = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp / "submitted"), "--out",
-                            str(tmp / "out"), "--workers", str(a.workers), "--cell-timeout", "20",
-                            "--call-timeout", "10"], cwd=REPO)
+        r = grade(tmp / "submitted", tmp / "out", "--workers", str(a.workers), "--cell-timeout", "20",
+                  "--call-timeout", "10", timeout=None)
         if r.returncode:
+            sys.stderr.write(r.stderr)
             return r.returncode
-        stats = defaultdict(lambda: {"mutants": 0, "killed": 0, "own": 0, "equivalent": 0, "survivors": []})
+        together = works_together(chapters)
+        stats = defaultdict(lambda: {"mutants": 0, "killed": 0, "own": 0, "equivalent": 0, "spill": 0,
+                                     "survivors": [], "spilled": []})
         for sid, (ch, nb, fn, mid, label) in index.items():
-            doc = json.loads((tmp / "out" / sid / ch / "results.json").read_text())
+            doc = results(tmp / "out", sid, ch)
             key = f"{ch}/{fn}"
             st = stats[key]
             mine = [t for t in doc["tests"] if t["function"] == fn]
@@ -243,25 +219,65 @@ def main(argv=None) -> int:
             st["own"] += own
             if not killed:
                 st["survivors"].append(f"{mid} ({label})")
+            lost, how = {}, set()
+            for t in doc["tests"]:
+                if t["name"] in together:  # runs the student's functions together by design
+                    continue
+                if t["function"] != fn and t["points"] < t["max_points"] and not (
+                        t["status"] == "missing" and "was not submitted" in t["message"]):
+                    lost[t["function"]] = lost.get(t["function"], 0.0) + t["max_points"] - t["points"]
+                    how.add(t["status"] if t["status"] == "failed" else f"{t['status']}: {t['message'][:100]}")
+            if lost:
+                st["spill"] += 1
+                st["spilled"].append(f"{mid} ({label}): " + ", ".join(f"{k} -{v:g}" for k, v in sorted(lost.items()))
+                                     + f" [{', '.join(sorted(how))}]")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = {"mutants": 0, "killed": 0}
     ok = True
-    print(f"{'graded name':45s} {'mutants':>7s} {'killed':>7s} {'own fn':>7s} {'equiv':>6s} {'score':>7s}")
+    spill_ok = json.loads(SPILL_FILE.read_text()) if SPILL_FILE.exists() else {}
+    print(f"{'graded name':45s} {'mutants':>7s} {'killed':>7s} {'own fn':>7s} {'equiv':>6s} {'score':>7s} "
+          f"{'spill':>6s} {'spill%':>7s}")
     for key in sorted(stats):
         st = stats[key]
         score = st["killed"] / st["mutants"] if st["mutants"] else 1.0
         ok &= score >= a.target
         total["mutants"] += st["mutants"]
         total["killed"] += st["killed"]
-        print(f"{key:45s} {st['mutants']:7d} {st['killed']:7d} {st['own']:7d} {st['equivalent']:6d} {100 * score:6.1f}%")
+        spill = st["spill"] / st["mutants"] if st["mutants"] else 0.0
+        if a.spill_target is not None and 1 - spill < a.spill_target:
+            if key in spill_ok:
+                st["spill_reason"] = spill_ok[key]
+            else:
+                ok = False
+        total["spill"] = total.get("spill", 0) + st["spill"]
+        print(f"{key:45s} {st['mutants']:7d} {st['killed']:7d} {st['own']:7d} {st['equivalent']:6d} {100 * score:6.1f}% "
+              f"{st['spill']:6d} {100 * spill:6.1f}%")
         for s in st["survivors"]:
             print(f"    survived: {s}")
+        for s in st["spilled"]:
+            print(f"    spilled: {s}")
+        if st.get("spill_reason"):
+            print(f"    spill-over accepted: {st['spill_reason']}")
     overall = total["killed"] / total["mutants"] if total["mutants"] else 1.0
-    print(f"{'overall':45s} {total['mutants']:7d} {total['killed']:7d} {'':7s} {'':6s} {100 * overall:6.1f}%")
+    tspill = total.get("spill", 0)
+    print(f"{'overall':45s} {total['mutants']:7d} {total['killed']:7d} {'':7s} {'':6s} {100 * overall:6.1f}% "
+          f"{tspill:6d} {100 * tspill / max(total['mutants'], 1):6.1f}%")
     if a.json:
         a.json.write_text(json.dumps({"per_name": stats, "overall": overall}, indent=1))
     return 0 if ok else 1
+
+
+def works_together(chapters) -> set[str]:
+    """Tests that run the student's functions together on purpose (``WORKS_TOGETHER`` in a hidden-test
+    file): a step's mistake may cost their few points, so they do not count as spill-over."""
+    import importlib
+
+    out = set()
+    for ch in chapters:
+        for f in sorted((REPO / "autograder" / "tests" / ch).glob("test_*.py")):
+            out |= set(getattr(importlib.import_module(f"autograder.tests.{ch}.{f.stem}"), "WORKS_TOGETHER", []))
+    return out
 
 
 def _missing_other_notebooks(doc: dict, nb: str) -> float:

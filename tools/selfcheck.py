@@ -1,38 +1,36 @@
 """Grade the reference solutions and the released stubs of chapters; print every test that is off.
 
-    python tools/selfcheck.py [CHAPTER ...]      (default: every chapter in solutions/)
+    python tools/selfcheck.py [CHAPTER ...]      (default: every chapter with exercises in chapters.yml)
 
 Reference notebooks must pass every hidden test; released stubs must earn zero. Exit status 1 if not.
 """
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder.testkit import manifest  # noqa: E402
+from tools.course import grade, make_class, results  # noqa: E402
 
 
 def main(chapters: list[str]) -> int:
-    chapters = chapters or sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
+    chapters = chapters or manifest.chapter_ids("exercises")
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         sub, out = Path(tmp) / "submitted", Path(tmp) / "results"
-        for ch in chapters:
-            for who, src in (("reference", REPO / "solutions" / ch), ("stub", REPO / "exercises" / ch)):
-                (sub / who / ch).mkdir(parents=True, exist_ok=True)
-                for nb in src.glob("*.ipynb"):
-                    shutil.copy(nb, sub / who / ch / nb.name)
-        r = subprocess.run([sys.executable, "-m", "autograder", "grade", str(sub), "--out", str(out),
-                            "--workers", "2", "--no-progress"], cwd=REPO)
+        make_class(sub, {"reference": {ch: REPO / "solutions" / ch for ch in chapters},
+                         "stub": {ch: REPO / "exercises" / ch for ch in chapters}})
+        r = grade(sub, out, "--workers", "2")
+        sys.stderr.write(r.stderr)
         if r.returncode:
             return r.returncode
         for ch in chapters:
             for who in ("reference", "stub"):
-                doc = json.loads((out / who / ch / "results.json").read_text())
+                doc = results(out, who, ch)
                 print(f"{ch:22s} {who:9s} {doc['score']:g}/{doc['max_score']:g} ({len(doc['tests'])} tests)")
                 for t in doc["tests"]:
                     if (who == "reference") != (t["status"] == "passed") or (who == "stub" and t["points"]):

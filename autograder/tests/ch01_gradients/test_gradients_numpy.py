@@ -4,7 +4,12 @@ import torch
 import torch.nn.functional as F
 
 from autograder.api import Fail, check_array, check_scalar, check_unmodified, graded, unpack
-from autograder.refs import shapes, value_and_grads, vjp
+from autograder.testkit.shapes import shapes
+from autograder.testkit.torchref import value_and_grads, vjp
+from autograder.testkit.manifest import forbidden
+from autograder.testkit.reference.steps import LAYERS
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
 # A non-separable probe: a checker that forgets to restore x[i] gets every later entry wrong.
 PROBE = """
@@ -193,6 +198,8 @@ def test_sigmoid_backward_float32(sub, rng):
 
 
 # ---------------------------------------------------------------------- two_layer_net
+# Dependency isolation: two_layer_net's tests run with trusted affine/tanh/sigmoid layers standing in
+# for the student's, so that a layer's mistake costs points on that layer only.
 def _net(rng, N, D, H, C):
     shapes_ = {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}
     params = {k: rng.standard_normal(v) for k, v in shapes_.items()}
@@ -209,7 +216,7 @@ def _net_ref(x, y, params):
     return value_and_grads(loss, params)
 
 
-@graded("two_layer_net", points=2)
+@graded("two_layer_net", points=2, isolate=LAYERS)
 def test_two_layer_net_loss(sub, rng):
     x, y, params = _net(rng, 5, 3, 6, 2)
     loss, _ = unpack(sub.call("two_layer_net", x, y, params), 2, "two_layer_net")
@@ -217,7 +224,7 @@ def test_two_layer_net_loss(sub, rng):
     check_scalar(loss, ref, "two_layer_net loss (sum of squares / (2N))", rtol=1e-8)
 
 
-@graded("two_layer_net", points=3)
+@graded("two_layer_net", points=3, isolate=LAYERS)
 def test_two_layer_net_grads(sub, rng):
     for N, D, H, C in [(5, 3, 6, 2), (1, 4, 3, 5)]:
         x, y, params = _net(rng, N, D, H, C)

@@ -4,7 +4,12 @@ import torch
 import torch.nn.functional as F
 
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor
-from autograder.refs import shapes, vjp
+from autograder.testkit.shapes import shapes
+from autograder.testkit.torchref import vjp
+from autograder.testkit.manifest import forbidden
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 
 REFS = {"TanhFunction": torch.tanh, "SigmoidFunction": torch.sigmoid, "AffineFunction": F.linear}
 TORCH_DTYPE = {np.float32: "torch.float32", np.float64: "torch.float64"}
@@ -48,6 +53,26 @@ def _backward(sub, rng, name, dtype):
         if g is None:
             raise Fail(f"{name}.backward returned no gradient for {label}")
         check_array(g, ref.astype(dtype), f"{name}.backward {label} ({np.dtype(dtype).name})")
+    if name == "AffineFunction":  # backward's own return values: autograd would sum a broadcast db
+        _raw_backward(sub, name, arrays, labels, dtype)
+
+
+def _raw_backward(sub, name, arrays, labels, dtype):
+    """What backward itself returns, before autograd reduces a broadcast gradient to its input's shape."""
+    y, _ = _apply(sub, name, arrays)
+    dy = np.ones(y.shape, dtype=dtype)
+    raw = sub.method(sub.getattr(y, "grad_fn"), "apply", tensor(dy))
+    raw = raw if isinstance(raw, (tuple, list)) else (raw,)
+    _, refs = vjp(REFS[name], arrays, dy)
+    for label, got, ref in zip(labels, raw, refs):
+        if not isinstance(got, RemoteTensor):
+            raise Fail(f"{name}.backward should return a tensor for {label}, got {type(got).__name__}")
+        if tuple(got.shape) != ref.shape:
+            hint = " (sum the upstream gradient over the batch: db = dy.sum(0))" if label == "db" else ""
+            raise Fail(f"{name}.backward returns {label} of shape {tuple(got.shape)}, expected {ref.shape}, "
+                       f"the shape of its input{hint}; autograd hides this by summing, but the Function "
+                       "must return the gradient of each input itself")
+        check_array(got, ref.astype(dtype), f"{name}.backward's own return value {label} ({np.dtype(dtype).name})")
 
 
 @graded("TanhFunction", points=1)

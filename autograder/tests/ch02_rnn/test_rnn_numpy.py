@@ -7,22 +7,28 @@ transposed weight cannot pass by accident; N = 1 and T = 1 are covered.
 import numpy as np
 import torch
 
-from autograder.refs import shapes
+from autograder.testkit.shapes import shapes
 from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
-from autograder.api import check_array as _check_array
+from autograder.testkit.checks import check_strict, with_hint
+from autograder.testkit.reference import steps
+from autograder.testkit.manifest import forbidden
+from autograder.testkit.reference.steps import RNN_STEPS
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+# Dependency isolation: the sequence functions' tests run with the trusted rnn_step_forward and
+# rnn_step_backward standing in for the student's, so that a step's mistake costs points on the step
+# only; test_rnn_backward_float32 runs the student's functions together (a small share of the points).
+WORKS_TOGETHER = ["test_rnn_backward_float32"]
 
 KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-TANH_HINT = ("; the local derivative of tanh is 1 - h_next**2, written with the step's output "
-             "(not with x, nor with the pre-activation)")
+# Known mistakes of the backward passes: each hint is printed only when the student's answer matches it.
+TANH_VARIANTS = {
+    "1 - h_prev**2 (the previous state)": lambda a, h_prev, h_next: 1 - h_prev ** 2,
+    "1 - a**2 (the pre-activation)": lambda a, h_prev, h_next: 1 - a ** 2,
+    "no derivative at all (da = dh_next)": lambda a, h_prev, h_next: np.ones_like(a),
+    "h_next * (1 - h_next) (the sigmoid's derivative)": lambda a, h_prev, h_next: h_next * (1 - h_next),
+}
 
-
-
-def check_array(got, expected, what, rtol=None, atol=None, dtype=True):
-    """check_array, stricter in float64: a correct answer matches the reference to about 1e-14."""
-    if np.asarray(expected).dtype == np.float64:
-        rtol = 1e-8 if rtol is None else rtol
-        atol = 1e-10 if atol is None else atol
-    return _check_array(got, expected, what, rtol=rtol, atol=atol, dtype=dtype)
 
 # ------------------------------------------------------------------------------ helpers
 def _dims(rng):
@@ -99,7 +105,7 @@ def _check_grads(grads, ref, what, dtype=None, hint=""):
         raise Fail(f"{what}: grads must be a dict with keys {sorted(KEYS)}, got {got}")
     for k in KEYS:
         r = ref[k] if dtype is None else ref[k].astype(dtype)
-        check_array(grads[k], r, f"{what} grads[{k!r}]{hint}")
+        check_strict(grads[k], r, f"{what} grads[{k!r}]{hint}")
 
 
 def _check_numeric(got, num, what, tol=1e-7):
@@ -137,7 +143,7 @@ def test_rnn_step_forward_parity(sub, rng):
     for N in (None, None, 1):
         x, h, p = _step_inputs(rng, N)
         h_next, _ = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
-        check_array(h_next, ref_step(x, h, p), f"rnn_step_forward h_next for x {x.shape}, h_prev {h.shape} "
+        check_strict(h_next, ref_step(x, h, p), f"rnn_step_forward h_next for x {x.shape}, h_prev {h.shape} "
                     "(h_next = tanh(x @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh))")
 
 
@@ -145,15 +151,17 @@ def test_rnn_step_forward_parity(sub, rng):
 def test_rnn_step_forward_float32(sub, rng):
     x, h, p = _step_inputs(rng, dtype=np.float32)
     h_next, _ = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
-    check_array(h_next, ref_step(x, h, p).astype(np.float32), "rnn_step_forward h_next (float32 inputs)")
+    check_strict(h_next, ref_step(x, h, p).astype(np.float32), "rnn_step_forward h_next (float32 inputs)")
 
 
 @graded("rnn_step_forward", points=1)
 def test_rnn_step_forward_unmodified(sub, rng):
     x, h, p = _step_inputs(rng)
-    _, args, _ = sub.call_with_args("rnn_step_forward", x.copy(), h.copy(), _copy(p))
+    got, args, _ = sub.call_with_args("rnn_step_forward", x.copy(), h.copy(), _copy(p))
     check_unmodified({"x": x, "h_prev": h, "params": p}, dict(zip(("x", "h_prev", "params"), args)),
                      "rnn_step_forward")
+    h_next, _ = unpack(got, 2, "rnn_step_forward")  # and the values: an answer of zeros earns nothing
+    check_strict(h_next, ref_step(x, h, p), f"rnn_step_forward h_next for x {x.shape}, h_prev {h.shape}")
 
 
 # ------------------------------------------------------------------- rnn_step_backward
@@ -170,9 +178,25 @@ def test_rnn_step_backward_parity(sub, rng):
         dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
         rdx, rdh, rg = ref_step(x, h, p, dh_next)
         what = f"rnn_step_backward (N, D, H) = {x.shape + h.shape[1:]}"
-        check_array(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh){TANH_HINT}")
-        check_array(dx, rdx, f"{what} dx (da @ weight_ih){TANH_HINT}")
-        _check_grads(grads, rg, what, hint=TANH_HINT)
+
+        def check():
+            check_strict(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh)")
+            check_strict(dx, rdx, f"{what} dx (da @ weight_ih)")
+            _check_grads(grads, rg, what)
+
+        with_hint(check, lambda: _tanh_hint(x, h, p, dh_next, dh_prev))
+
+
+def _tanh_hint(x, h_prev, p, dh_next, got):
+    """The tanh-derivative mistake that reproduces the student's dh_prev, or ''."""
+    a = x @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+    h_next = np.tanh(a)
+    for desc, local in TANH_VARIANTS.items():
+        want = (dh_next * local(a, h_prev, h_next)) @ p["weight_hh"]
+        if isinstance(got, np.ndarray) and got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-9):
+            return (f". Your dh_prev matches a local derivative of tanh written as {desc}; it is "
+                    "1 - h_next**2, with the step's output")
+    return ""
 
 
 @graded("rnn_step_backward", points=2)
@@ -199,8 +223,8 @@ def test_rnn_step_backward_float32(sub, rng):
     dh_next = rng.standard_normal(h.shape).astype(np.float32)
     dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
     rdx, rdh, rg = ref_step(x, h, p, dh_next)
-    check_array(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
-    check_array(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
+    check_strict(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
+    check_strict(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
     _check_grads(grads, rg, "rnn_step_backward (float32 inputs)", np.float32)
 
 
@@ -210,35 +234,41 @@ def test_rnn_step_backward_unmodified(sub, rng):
     dh_next = rng.standard_normal(h.shape)
     _, cache = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
     first, args, _ = sub.call_with_args("rnn_step_backward", dh_next.copy(), cache)
+    first = unpack(first, 3, "rnn_step_backward")
     check_unmodified({"dh_next": dh_next}, {"dh_next": args[0]}, "rnn_step_backward")
-    second = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+    # values first (so that an answer of zeros earns nothing here), then the cache: a second call with
+    # the same cache must give the same dx, whatever the first one gave
     rdx, _, _ = ref_step(x, h, p, dh_next)
-    check_array(second[0], rdx, "rnn_step_backward dx when called a second time with the same cache "
-                "(the cache must not be changed by the backward pass)")
+    check_strict(first[0], rdx, f"rnn_step_backward dx (N, D, H) = {x.shape + h.shape[1:]}")
+    second = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+    check_strict(second[0], first[0], "rnn_step_backward dx when called a second time with the same cache "
+                 "differs from the first call's: the backward pass changed the cache (work on copies)")
 
 
 # ------------------------------------------------------------------------ rnn_forward
-@graded("rnn_forward", points=3)
+@graded("rnn_forward", points=3, isolate=RNN_STEPS)
 def test_rnn_forward_parity(sub, rng):
     for N, T in ((None, None), (None, None), (1, None), (None, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
         h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-        check_array(h, ref_seq(x, h0, p), f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
+        check_strict(h, ref_seq(x, h0, p), f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
                     "(h[:, t] is the state after step t; h0 is not part of h)")
 
 
-@graded("rnn_forward", points=1)
+@graded("rnn_forward", points=1, isolate=RNN_STEPS)
 def test_rnn_forward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    check_array(h, ref_seq(x, h0, p).astype(np.float32), "rnn_forward h (float32 inputs)")
+    check_strict(h, ref_seq(x, h0, p).astype(np.float32), "rnn_forward h (float32 inputs)")
 
 
-@graded("rnn_forward", points=1)
+@graded("rnn_forward", points=1, isolate=RNN_STEPS)
 def test_rnn_forward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
-    _, args, _ = sub.call_with_args("rnn_forward", x.copy(), h0.copy(), _copy(p))
+    got, args, _ = sub.call_with_args("rnn_forward", x.copy(), h0.copy(), _copy(p))
     check_unmodified({"x": x, "h0": h0, "params": p}, dict(zip(("x", "h0", "params"), args)), "rnn_forward")
+    h, _ = unpack(got, 2, "rnn_forward")  # and the values: an answer of zeros earns nothing
+    check_strict(h, ref_seq(x, h0, p), f"rnn_forward h (N, T, D, H) = {x.shape + h0.shape[1:]}")
 
 
 # ----------------------------------------------------------------------- rnn_backward
@@ -251,26 +281,58 @@ def _check_seq_backward(got, ref, what, dtype=None):
     dx, dh0, grads = got
     rdx, rdh0, rg = ref
     cast = (lambda a: a) if dtype is None else (lambda a: a.astype(dtype))
-    check_array(dh0, cast(rdh0), f"{what} dh0")
-    check_array(dx, cast(rdx), f"{what} dx")
+    check_strict(dh0, cast(rdh0), f"{what} dh0")
+    check_strict(dx, cast(rdx), f"{what} dx")
     _check_grads(grads, rg, what, dtype)
 
 
-BPTT_HINT = (" (walk t from T-1 down to 0; the gradient on h[:, t] is dh[:, t] plus what step t+1 sends "
-             "back; add up the weight gradients of every step)")
+BPTT_VARIANTS = {
+    "the gradient that step t+1 sends back through h is not added to dh[:, t]": {"carry": False},
+    "the weight gradients are not summed over the steps (only one step's are returned)": {"accumulate": False},
+    "the steps are walked from 0 up to T-1 instead of from T-1 down to 0": {"reverse": False},
+}
 
 
-@graded("rnn_backward", points=4)
+def _bptt_variant(x, h0, p, dh, carry=True, accumulate=True, reverse=True):
+    """BPTT with one classic mistake, on the trusted steps: (dx, dh0, grads)."""
+    caches, h = [], h0
+    for t in range(x.shape[1]):
+        h, c = steps.rnn_step_forward(x[:, t], h, p)
+        caches.append(c)
+    dxs, dh_prev, grads = [None] * x.shape[1], np.zeros_like(h0), None
+    for t in (reversed(range(x.shape[1])) if reverse else range(x.shape[1])):
+        dx_t, dh_prev_t, g = steps.rnn_step_backward(dh[:, t] + (dh_prev if carry else 0), caches[t])
+        dxs[t], dh_prev = dx_t, dh_prev_t
+        grads = g if grads is None or not accumulate else {k: grads[k] + g[k] for k in g}
+    return np.stack(dxs, axis=1), dh_prev, grads
+
+
+def _bptt_hint(x, h0, p, dh, got):
+    """The BPTT mistake that reproduces the student's dx or weight gradient, or ''."""
+    dx, _, grads = got if isinstance(got, (tuple, list)) and len(got) == 3 else (None, None, None)
+    for desc, kw in BPTT_VARIANTS.items():
+        vdx, _, vg = _bptt_variant(x, h0, p, dh, **kw)
+        same_dx = isinstance(dx, np.ndarray) and dx.shape == vdx.shape and np.allclose(dx, vdx, rtol=1e-6, atol=1e-9)
+        w = grads.get("weight_hh") if isinstance(grads, dict) else None
+        same_w = isinstance(w, np.ndarray) and w.shape == vg["weight_hh"].shape and np.allclose(
+            w, vg["weight_hh"], rtol=1e-6, atol=1e-9)
+        if (same_dx or same_w) and not (kw.get("accumulate") is False and not same_w):
+            return f". It looks like {desc}"
+    return ""
+
+
+@graded("rnn_backward", points=4, isolate=RNN_STEPS)
 def test_rnn_backward_parity(sub, rng):
     for _ in range(2):
         x, h0, p = _seq_inputs(rng)
         dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
         got = _seq_backward(sub, x, h0, p, dh)
-        _check_seq_backward(got, ref_seq(x, h0, p, dh),
-                            f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}{BPTT_HINT}:")
+        with_hint(lambda: _check_seq_backward(got, ref_seq(x, h0, p, dh),
+                                              f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:"),
+                  lambda: _bptt_hint(x, h0, p, dh, got))
 
 
-@graded("rnn_backward", points=1)
+@graded("rnn_backward", points=1, isolate=RNN_STEPS)
 def test_rnn_backward_last_step_only(sub, rng):
     # A many-to-one loss: only the last state gets a direct gradient; every step must still learn.
     x, h0, p = _seq_inputs(rng, T=5)
@@ -281,7 +343,7 @@ def test_rnn_backward_last_step_only(sub, rng):
                         "(it must flow back to every earlier step through dh_prev):")
 
 
-@graded("rnn_backward", points=1)
+@graded("rnn_backward", points=1, isolate=RNN_STEPS)
 def test_rnn_backward_edge_cases(sub, rng):
     for N, T in ((1, None), (None, 1), (1, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
@@ -290,7 +352,7 @@ def test_rnn_backward_edge_cases(sub, rng):
         _check_seq_backward(got, ref_seq(x, h0, p, dh), f"rnn_backward with N={x.shape[0]}, T={x.shape[1]}:")
 
 
-@graded("rnn_backward", points=2)
+@graded("rnn_backward", points=2, isolate=RNN_STEPS)
 def test_rnn_backward_numerical(sub, rng):
     x, h0, p = _seq_inputs(rng, N=2, T=4)
     dh = rng.standard_normal((2, 4, h0.shape[1]))
@@ -312,11 +374,13 @@ def test_rnn_backward_float32(sub, rng):
     _check_seq_backward(got, ref_seq(x, h0, p, dh), "rnn_backward (float32 inputs):", np.float32)
 
 
-@graded("rnn_backward", points=1)
+@graded("rnn_backward", points=1, isolate=RNN_STEPS)
 def test_rnn_backward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
     _, cache = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    _, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
+    got, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
     check_unmodified({"dh": dh}, {"dh": args[0]}, "rnn_backward (add the carried gradient into a new "
                      "array, not into dh)")
+    _check_seq_backward(unpack(got, 3, "rnn_backward"), ref_seq(x, h0, p, dh),  # and the values
+                        f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:")

@@ -7,11 +7,12 @@ num_layers=1, bidirectional=False is graded here (chapter 6 grades the rest).
 import numpy as np
 import torch
 
-from autograder.refs import shapes
+from autograder.testkit.shapes import shapes
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
+from autograder.testkit.manifest import forbidden
 
-NEEDLES = ["nn.RNN", "rnn_tanh", "_VF", "RNNBase"]
-FORBIDDEN = {"RNNCell": NEEDLES, "RNN": NEEDLES}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 IDENT = "def ident(*a):\n    return a"
 # Subclassing torch.nn.RNN also counts as using it: look at every class in each submodule's MRO.

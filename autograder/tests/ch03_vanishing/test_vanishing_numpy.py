@@ -8,9 +8,11 @@ import numpy as np
 import torch
 
 from autograder.api import Fail, check_scalar, check_type, check_unmodified, graded, unpack
-from autograder.api import check_array as _check_array
+from autograder.testkit.checks import check_strict
+from autograder.testkit.manifest import forbidden
 
-FORBIDDEN = {"adding_problem": ["rnnlib"]}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 MAKE_RNG = "def make_rng(seed):\n    return np.random.default_rng(seed)"
 
 
@@ -31,23 +33,16 @@ def _torch_clip_norm(grads, max_norm):
     return {k: p.grad.numpy().astype(g.dtype) for (k, g), p in zip(grads.items(), ps)}, float(total)
 
 
-def _check_dict(got, ref, what, atol=None, rtol=5e-6):
+def _check_dict(got, ref, what, atol=None, rtol=5e-6, detail=""):
     # rtol 5e-6: forgetting the contract's 1e-6 in max_norm / (total_norm + 1e-6) is a relative change of
     # about 1e-6 here; only test_clip_grad_norm_epsilon_and_zero (tiny norms) is about that mistake.
     if not isinstance(got, dict) or sorted(got) != sorted(ref):
         keys = sorted(got) if isinstance(got, dict) else type(got).__name__
         raise Fail(f"{what}: expected a dict with keys {sorted(ref)}, got {keys}")
     for k in ref:
-        check_array(got[k], ref[k], f"{what}[{k!r}]", atol=atol, rtol=rtol if ref[k].dtype == np.float64 else None)
+        check_strict(got[k], ref[k], f"{what}[{k!r}]{detail}", atol=atol,
+                     rtol=rtol if ref[k].dtype == np.float64 else None)
 
-
-
-def check_array(got, expected, what, rtol=None, atol=None, dtype=True):
-    """check_array, stricter in float64: a correct answer matches the reference to about 1e-14."""
-    if np.asarray(expected).dtype == np.float64:
-        rtol = 1e-8 if rtol is None else rtol
-        atol = 1e-10 if atol is None else atol
-    return _check_array(got, expected, what, rtol=rtol, atol=atol, dtype=dtype)
 
 # ---------------------------------------------------------------------- clip_grad_norm
 @graded("clip_grad_norm", points=2)
@@ -101,7 +96,7 @@ def test_clip_grad_norm_float32_unmodified(sub, rng):
     (clipped, total), args, _ = sub.call_with_args("clip_grad_norm", {k: v.copy() for k, v in g.items()}, 1.0)
     ref, rtotal = _torch_clip_norm(g, 1.0)
     check_scalar(total, rtotal, "clip_grad_norm total_norm (float32 gradients)", rtol=1e-5)
-    _check_dict(clipped, ref, "clip_grad_norm clipped (float32 gradients keep their dtype)")
+    _check_dict(clipped, ref, "clip_grad_norm clipped_grads", detail=" (float32 gradients keep their dtype)")
     check_unmodified({"grads": g}, {"grads": args[0]}, "clip_grad_norm")
 
 
@@ -137,7 +132,8 @@ def test_clip_grad_value_parity(sub, rng):
 def test_clip_grad_value_float32_unmodified(sub, rng):
     g = _grads(rng, np.float32, scale=2.0)
     clipped, args, _ = sub.call_with_args("clip_grad_value", {k: v.copy() for k, v in g.items()}, 0.7)
-    _check_dict(clipped, _torch_clip_value(g, 0.7), "clip_grad_value (float32 gradients keep their dtype)")
+    _check_dict(clipped, _torch_clip_value(g, 0.7), "clip_grad_value clipped_grads",
+                detail=" (float32 gradients keep their dtype)")
     check_unmodified({"grads": g}, {"grads": args[0]}, "clip_grad_value")
 
 
@@ -173,7 +169,7 @@ def _check_adding(x, y, n, T):
         i = int(np.argmax(first != 1))
         raise Fail(f"{what}: sequence {i} has {first[i]:g} markers in the first half [0, T // 2) = [0, {T // 2}), "
                    "expected one there and one in [T // 2, T)")
-    check_array(y, (v * m).sum(1).astype(y.dtype), f"{what}: y (the sum of the two marked values)", dtype=False)
+    check_strict(y, (v * m).sum(1).astype(y.dtype), f"{what}: y (the sum of the two marked values)", dtype=False)
 
 
 @graded("adding_problem", points=2)
@@ -247,7 +243,7 @@ def test_grad_norms_by_lag_parity(sub, rng):
         T = int(rng.integers(4, 9))
         W, h, g, expected = _lag_case(rng, N, T, D, H)
         got = sub.call("grad_norms_by_lag", W, h, g)
-        check_array(got, expected, f"grad_norms_by_lag for N={N}, T={T}, H={H}{LAG_HINT}")
+        check_strict(got, expected, f"grad_norms_by_lag for N={N}, T={T}, H={H}{LAG_HINT}")
 
 
 @graded("grad_norms_by_lag", points=1)
@@ -255,7 +251,7 @@ def test_grad_norms_by_lag_edge_cases(sub, rng):
     for N, T in ((1, 5), (3, 1), (1, 1)):
         W, h, g, expected = _lag_case(rng, N, T, 2, 4)
         got = sub.call("grad_norms_by_lag", W, h, g)
-        check_array(got, expected, f"grad_norms_by_lag for N={N}, T={T}{LAG_HINT}")
+        check_strict(got, expected, f"grad_norms_by_lag for N={N}, T={T}{LAG_HINT}")
 
 
 @graded("grad_norms_by_lag", points=1)
@@ -264,7 +260,7 @@ def test_grad_norms_by_lag_long(sub, rng):
     for radius in (0.7, 1.8):
         W, h, g, expected = _lag_case(rng, 3, 60, 2, 8, radius=radius)
         got = sub.call("grad_norms_by_lag", W, h, g)
-        check_array(got, expected, f"grad_norms_by_lag over 60 steps, largest singular value {radius}{LAG_HINT}",
+        check_strict(got, expected, f"grad_norms_by_lag over 60 steps, largest singular value {radius}{LAG_HINT}",
                     rtol=1e-6, atol=1e-14)
 
 
@@ -272,6 +268,6 @@ def test_grad_norms_by_lag_long(sub, rng):
 def test_grad_norms_by_lag_float32_unmodified(sub, rng):
     W, h, g, expected = _lag_case(rng, 3, 6, 2, 5, np.float32)
     got, args, _ = sub.call_with_args("grad_norms_by_lag", W.copy(), h.copy(), g.copy())
-    check_array(got, expected.astype(np.float32), "grad_norms_by_lag (float32 inputs give float32 norms)")
+    check_strict(got, expected.astype(np.float32), "grad_norms_by_lag (float32 inputs give float32 norms)")
     check_unmodified({"W_hh": W, "h": h, "dh_last": g}, dict(zip(("W_hh", "h", "dh_last"), args)),
                      "grad_norms_by_lag")

@@ -2,22 +2,29 @@
 import numpy as np
 
 from autograder.api import Fail, check_array, check_unmodified, graded, unpack
+from autograder.testkit.checks import check_grads, with_hint
+from autograder.testkit.mistakes import hint_bptt, hint_lstm
+from autograder.testkit.numgrad import check_numgrad, numgrad
+from autograder.testkit.shapes import arr, copy_params, dims, params
+from autograder.testkit.torchref import cell_ref, seq_ref
+from autograder.testkit.manifest import forbidden
+from autograder.testkit.reference.steps import LSTM_STEPS
 
-from ._common import (NUMPY_FORBIDDEN, arr, cell_ref, check_grads, check_numgrad, copy_params, dims,
-                      hint_bptt, hint_lstm, params, remote_numgrad, seq_ref, with_hint)
-
-NAMES = ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
-FORBIDDEN = {n: NUMPY_FORBIDDEN for n in NAMES}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+# Dependency isolation: the sequence functions' tests run with the trusted lstm_step_forward and
+# lstm_step_backward standing in for the student's, so that a step's mistake costs points on the step
+# only; test_lstm_backward_float32 runs the student's functions together (a small share of the points).
+WORKS_TOGETHER = ["test_lstm_backward_float32"]
 
 
 def _step_inputs(rng, kind="random", dtype=np.float64):
-    N, D, H = dims(rng, kind)
+    N, D, H = dims(rng, 1 if kind == "n1" else None)
     return arr(rng, N, D, dtype=dtype), arr(rng, N, H, dtype=dtype), arr(rng, N, H, dtype=dtype), \
         params(rng, "lstm", D, H, dtype)
 
 
 def _seq_inputs(rng, kind="random", dtype=np.float64):
-    N, D, H = dims(rng, "n1" if kind == "n1" else "random")
+    N, D, H = dims(rng, 1 if kind == "n1" else None)
     T = 1 if kind == "t1" else int(rng.integers(2, 7))
     return arr(rng, N, T, D, dtype=dtype), arr(rng, N, H, dtype=dtype), arr(rng, N, H, dtype=dtype), \
         params(rng, "lstm", D, H, dtype)
@@ -55,9 +62,13 @@ def test_lstm_step_forward_float32(sub, rng):
 @graded("lstm_step_forward", points=1)
 def test_lstm_step_forward_unmodified(sub, rng):
     x, h0, c0, p = _step_inputs(rng)
-    _, args, _ = sub.call_with_args("lstm_step_forward", x.copy(), h0.copy(), c0.copy(), copy_params(p))
+    got, args, _ = sub.call_with_args("lstm_step_forward", x.copy(), h0.copy(), c0.copy(), copy_params(p))
     check_unmodified({"x": x, "h_prev": h0, "c_prev": c0, "params": p},
                      dict(zip(["x", "h_prev", "c_prev", "params"], args)), "lstm_step_forward")
+    h1, c1, _ = unpack(got, 3, "lstm_step_forward")  # and the values: an answer of zeros earns nothing
+    rh, rc = cell_ref("lstm", x, [h0, c0], p)
+    check_array(h1, rh, f"lstm_step_forward h_next ({_label(x, h0)})")
+    check_array(c1, rc, f"lstm_step_forward c_next ({_label(x, h0)})")
 
 
 # ----------------------------------------------------------------- lstm_step_backward
@@ -93,7 +104,7 @@ def test_lstm_step_backward_dc_next(sub, rng):
 
 @graded("lstm_step_backward", points=1)
 def test_lstm_step_backward_numerical(sub, rng):
-    # Against the numerical gradient of the submitted forward pass (float64): checks the backward
+    # Against central differences of the reference forward pass (float64): a second, independent
     # pass on its own, even where the forward pass has a mistake.
     x, h0, c0, p = _step_inputs(rng)
     dh, dc = arr(rng, *h0.shape), arr(rng, *h0.shape)
@@ -107,7 +118,7 @@ def test_lstm_step_backward_numerical(sub, rng):
     for target, got, name in targets:
         if got is None:
             raise Fail(f"lstm_step_backward: {name} is missing")
-        flat, num = remote_numgrad(sub, "lstm_step_forward", args, target, [dh, dc], lambda o: o[:2], 3, rng)
+        flat, num = numgrad(lambda *a: cell_ref("lstm", a[0], a[1:3], a[3]), args, target, [dh, dc], rng)
         check_numgrad(got, flat, num, f"lstm_step_backward {name}")
 
 
@@ -127,13 +138,13 @@ def _forward_check(sub, x, h0, c0, p, label=""):
               lambda: hint_lstm(x, h0, c0, p, h, seq=True))
 
 
-@graded("lstm_forward", points=3)
+@graded("lstm_forward", points=3, isolate=LSTM_STEPS)
 def test_lstm_forward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         _forward_check(sub, *_seq_inputs(rng, kind))
 
 
-@graded("lstm_forward", points=1)
+@graded("lstm_forward", points=1, isolate=LSTM_STEPS)
 def test_lstm_forward_float32_unmodified(sub, rng):
     x, h0, c0, p = _seq_inputs(rng, dtype=np.float32)
     _forward_check(sub, x, h0, c0, p, ", float32")
@@ -159,14 +170,14 @@ def _backward_check(sub, x, h0, c0, p, dh, label=""):
     check_unmodified({"dh": dh}, {"dh": args[0]}, "lstm_backward")
 
 
-@graded("lstm_backward", points=3)
+@graded("lstm_backward", points=3, isolate=LSTM_STEPS)
 def test_lstm_backward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         x, h0, c0, p = _seq_inputs(rng, kind)
         _backward_check(sub, x, h0, c0, p, arr(rng, *x.shape[:2], h0.shape[1]))
 
 
-@graded("lstm_backward", points=1)
+@graded("lstm_backward", points=1, isolate=LSTM_STEPS)
 def test_lstm_backward_last_step_only(sub, rng):
     # The loss sees only the last hidden state (as in the adding problem): every earlier gradient
     # must arrive through h and c.
@@ -178,7 +189,7 @@ def test_lstm_backward_last_step_only(sub, rng):
     _backward_check(sub, x, h0, c0, p, dh, "; dh is zero except at the last step")
 
 
-@graded("lstm_backward", points=1)
+@graded("lstm_backward", points=1, isolate=LSTM_STEPS)
 def test_lstm_backward_numerical(sub, rng):
     N, D, H = dims(rng)
     T = 3
@@ -193,7 +204,7 @@ def test_lstm_backward_numerical(sub, rng):
     for target, got, name in targets:
         if got is None:
             raise Fail(f"lstm_backward: {name} is missing")
-        flat, num = remote_numgrad(sub, "lstm_forward", [x, h0, c0, p], target, [dh], lambda o: o[:1], 2, rng)
+        flat, num = numgrad(lambda *a: [seq_ref("lstm", a[0], a[1:3], a[3])], [x, h0, c0, p], target, [dh], rng)
         check_numgrad(got, flat, num, f"lstm_backward {name}")
 
 

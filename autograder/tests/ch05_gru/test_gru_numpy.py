@@ -2,21 +2,28 @@
 import numpy as np
 
 from autograder.api import Fail, check_array, check_unmodified, graded, unpack
-from autograder.tests.ch04_lstm._common import (NUMPY_FORBIDDEN, arr, cell_ref, check_grads, check_numgrad,
-                                                copy_params, dims, hint_bptt, hint_gru, params,
-                                                remote_numgrad, seq_ref, with_hint)
+from autograder.testkit.checks import check_grads, with_hint
+from autograder.testkit.mistakes import hint_bptt, hint_gru
+from autograder.testkit.numgrad import check_numgrad, numgrad
+from autograder.testkit.shapes import arr, copy_params, dims, params
+from autograder.testkit.torchref import cell_ref, seq_ref
+from autograder.testkit.manifest import forbidden
+from autograder.testkit.reference.steps import GRU_STEPS
 
-NAMES = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
-FORBIDDEN = {n: NUMPY_FORBIDDEN for n in NAMES}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+# Dependency isolation: the sequence functions' tests run with the trusted gru_step_forward and
+# gru_step_backward standing in for the student's, so that a step's mistake costs points on the step
+# only; test_gru_backward_float32 runs the student's functions together (a small share of the points).
+WORKS_TOGETHER = ["test_gru_backward_float32"]
 
 
 def _step_inputs(rng, kind="random", dtype=np.float64):
-    N, D, H = dims(rng, kind)
+    N, D, H = dims(rng, 1 if kind == "n1" else None)
     return arr(rng, N, D, dtype=dtype), arr(rng, N, H, dtype=dtype), params(rng, "gru", D, H, dtype)
 
 
 def _seq_inputs(rng, kind="random", dtype=np.float64):
-    N, D, H = dims(rng, "n1" if kind == "n1" else "random")
+    N, D, H = dims(rng, 1 if kind == "n1" else None)
     T = 1 if kind == "t1" else int(rng.integers(2, 7))
     return arr(rng, N, T, D, dtype=dtype), arr(rng, N, H, dtype=dtype), params(rng, "gru", D, H, dtype)
 
@@ -48,9 +55,12 @@ def test_gru_step_forward_float32(sub, rng):
 @graded("gru_step_forward", points=1)
 def test_gru_step_forward_unmodified(sub, rng):
     x, h0, p = _step_inputs(rng)
-    _, args, _ = sub.call_with_args("gru_step_forward", x.copy(), h0.copy(), copy_params(p))
+    got, args, _ = sub.call_with_args("gru_step_forward", x.copy(), h0.copy(), copy_params(p))
     check_unmodified({"x": x, "h_prev": h0, "params": p}, dict(zip(["x", "h_prev", "params"], args)),
                      "gru_step_forward")
+    h1, _ = unpack(got, 2, "gru_step_forward")  # and the values: an answer of zeros earns nothing
+    (rh,) = cell_ref("gru", x, [h0], p)
+    check_array(h1, rh, f"gru_step_forward h_next ({_label(x, h0)})")
 
 
 # ------------------------------------------------------------------ gru_step_backward
@@ -86,7 +96,7 @@ def test_gru_step_backward_numerical(sub, rng):
     for target, got, name in targets:
         if got is None:
             raise Fail(f"gru_step_backward: {name} is missing")
-        flat, num = remote_numgrad(sub, "gru_step_forward", [x, h0, p], target, [dh], lambda o: o[:1], 2, rng)
+        flat, num = numgrad(lambda *a: cell_ref("gru", a[0], a[1:2], a[2]), [x, h0, p], target, [dh], rng)
         check_numgrad(got, flat, num, f"gru_step_backward {name}")
 
 
@@ -105,13 +115,13 @@ def _forward_check(sub, x, h0, p, label=""):
               lambda: hint_gru(x, h0, p, h, seq=True))
 
 
-@graded("gru_forward", points=3)
+@graded("gru_forward", points=3, isolate=GRU_STEPS)
 def test_gru_forward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         _forward_check(sub, *_seq_inputs(rng, kind))
 
 
-@graded("gru_forward", points=1)
+@graded("gru_forward", points=1, isolate=GRU_STEPS)
 def test_gru_forward_float32_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     _forward_check(sub, x, h0, p, ", float32")
@@ -135,14 +145,14 @@ def _backward_check(sub, x, h0, p, dh, label=""):
     check_unmodified({"dh": dh}, {"dh": args[0]}, "gru_backward")
 
 
-@graded("gru_backward", points=3)
+@graded("gru_backward", points=3, isolate=GRU_STEPS)
 def test_gru_backward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         x, h0, p = _seq_inputs(rng, kind)
         _backward_check(sub, x, h0, p, arr(rng, *x.shape[:2], h0.shape[1]))
 
 
-@graded("gru_backward", points=1)
+@graded("gru_backward", points=1, isolate=GRU_STEPS)
 def test_gru_backward_last_step_only(sub, rng):
     N, D, H = dims(rng)
     T = 5
@@ -152,7 +162,7 @@ def test_gru_backward_last_step_only(sub, rng):
     _backward_check(sub, x, h0, p, dh, "; dh is zero except at the last step")
 
 
-@graded("gru_backward", points=1)
+@graded("gru_backward", points=1, isolate=GRU_STEPS)
 def test_gru_backward_numerical(sub, rng):
     N, D, H = dims(rng)
     T = 3
@@ -166,7 +176,7 @@ def test_gru_backward_numerical(sub, rng):
     for target, got, name in targets:
         if got is None:
             raise Fail(f"gru_backward: {name} is missing")
-        flat, num = remote_numgrad(sub, "gru_forward", [x, h0, p], target, [dh], lambda o: o[:1], 2, rng)
+        flat, num = numgrad(lambda *a: [seq_ref("gru", a[0], a[1:2], a[2])], [x, h0, p], target, [dh], rng)
         check_numgrad(got, flat, num, f"gru_backward {name}")
 
 

@@ -1,11 +1,73 @@
 """Hidden tests for solutions/ch05_gru/gru_torch.ipynb (book: ch05_gru).
 
 GRUCell and GRU from scratch against torch.nn.GRUCell / torch.nn.GRU(batch_first=True) with copied
-weights; the tests themselves are shared with chapter 4 (``ch04_lstm/_torch_common``).
+weights. The checks (``autograder.testkit.modules``) are shared with the LSTM chapter; the tests,
+their names and points are here. The gradient enters through the output and every final state: a
+state cut from the graph, or one not carried through time, shows up in the gradients on x, the initial
+states and the weights.
 """
-from autograder.tests.ch04_lstm._common import TORCH_FORBIDDEN
-from autograder.tests.ch04_lstm._torch_common import register_module_tests
+import numpy as np
 
-FORBIDDEN = {"GRUCell": TORCH_FORBIDDEN, "GRU": TORCH_FORBIDDEN}
+from autograder.api import graded
+from autograder.testkit.modules import device_check, forward_check, init_check, random_shape
+from autograder.testkit.manifest import forbidden
 
-register_module_tests(globals(), "gru")
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
+KIND = "gru"
+
+
+# ------------------------------------------------------------------------------ GRUCell
+@graded("GRUCell", points=1)
+def test_GRUCell_state_dict_and_init(sub, rng):
+    init_check(sub, rng, KIND, "cell")
+
+
+@graded("GRUCell", points=3)
+def test_GRUCell_parity(sub, rng):
+    for N in (None, None, 1):
+        forward_check(sub, rng, KIND, "cell", random_shape(rng, N))
+
+
+@graded("GRUCell", points=2)
+def test_GRUCell_backward(sub, rng):
+    for N in (None, 1):
+        forward_check(sub, rng, KIND, "cell", random_shape(rng, N), backward=True)
+
+
+@graded("GRUCell", points=1)
+def test_GRUCell_float32(sub, rng):
+    forward_check(sub, rng, KIND, "cell", random_shape(rng), dtype=np.float32, backward=True)
+
+
+@graded("GRUCell", points=1)
+def test_GRUCell_default_state_device(sub, rng):
+    device_check(sub, rng, KIND, "cell")
+
+
+# ------------------------------------------------------------------------------- GRU
+@graded("GRU", points=1)
+def test_GRU_state_dict_and_init(sub, rng):
+    init_check(sub, rng, KIND, "seq")
+
+
+@graded("GRU", points=3)
+def test_GRU_parity(sub, rng):
+    for N, T in ((None, None), (None, None), (1, None), (None, 1)):
+        forward_check(sub, rng, KIND, "seq", random_shape(rng, N, T))
+
+
+@graded("GRU", points=2)
+def test_GRU_backward(sub, rng):
+    for N, T in ((None, None), (1, 1)):
+        forward_check(sub, rng, KIND, "seq", random_shape(rng, N, T), backward=True)
+
+
+@graded("GRU", points=1)
+def test_GRU_float32(sub, rng):
+    forward_check(sub, rng, KIND, "seq", random_shape(rng), dtype=np.float32, backward=True)
+
+
+@graded("GRU", points=1)
+def test_GRU_default_state_device(sub, rng):
+    device_check(sub, rng, KIND, "seq")

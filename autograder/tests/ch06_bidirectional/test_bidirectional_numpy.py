@@ -9,8 +9,11 @@ import numpy as np
 import torch
 
 from autograder.api import Fail, check_array, check_unmodified, graded, unpack
+from autograder.testkit.shapes import seq_dims
+from autograder.testkit.manifest import forbidden
 
-FORBIDDEN = {"bidirectional_forward": ["torch"], "bidirectional_backward": ["torch"]}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 
 # ----------------------------------------------------------------------------- probes
 PROBE_RNN = '''
@@ -129,11 +132,8 @@ def _probe(sub, kind):
 
 # ------------------------------------------------------------------ trusted references
 def _dims(rng, N=None, T=None):
-    D = int(rng.integers(2, 6))
-    H = int(rng.integers(2, 6))
-    while H == D:
-        H = int(rng.integers(2, 7))
-    return (N or int(rng.integers(2, 5)), T or int(rng.integers(2, 6)), D, H)
+    """(N, T, D, H) with D != H (the test kit's one shape generator)."""
+    return seq_dims(rng, N, T, n_max=4, size_max=5)
 
 
 def _case(rng, kind, N, T, D, H, dtype=np.float64):

@@ -8,10 +8,11 @@ import torch
 
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
 from autograder.engine import StudentError
+from autograder.testkit.shapes import seq_dims
+from autograder.testkit.manifest import forbidden
 
-_NEEDLES = ["nn.RNN", "nn.LSTM", "nn.GRU", "torch.rnn_", "torch.lstm", "torch.gru", "_VF", "modules.rnn",
-            "aten.lstm", "aten.gru", "aten.rnn", "RNNBase", "RNNCellBase"]
-FORBIDDEN = {"RNN": _NEEDLES, "GRU": _NEEDLES, "LSTM": _NEEDLES}
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 
 REF = {"RNN": torch.nn.RNN, "GRU": torch.nn.GRU, "LSTM": torch.nn.LSTM}
 DTYPE = {np.float32: torch.float32, np.float64: torch.float64}
@@ -19,11 +20,8 @@ CONFIGS = [(1, False), (1, True), (2, True), (3, False), (2, False), (3, True)]
 
 
 def _dims(rng, N=None, T=None):
-    D = int(rng.integers(2, 6))
-    H = int(rng.integers(2, 6))
-    while H == D or H * 2 == D:
-        H = int(rng.integers(2, 7))
-    return (N or int(rng.integers(2, 4)), T or int(rng.integers(2, 6)), D, H)
+    """(N, T, D, H) with D != H and D != 2H (the input of a layer above a bidirectional one is 2H wide)."""
+    return seq_dims(rng, N, T, n_max=3, size_max=5, avoid_2h=True)
 
 
 def _cfg(L, bi):
@@ -223,80 +221,216 @@ def _backward(sub, rng, kind, L, bi, dtype=np.float64, dims=None):
 
 
 # -------------------------------------------------------------------- the tests, per class
-def _register(kind):
-    def state_dict_test(sub, rng):
-        for L, bi in [(1, False), (1, True), (2, True), (3, False), (3, True)]:
-            N, T, D, H = _dims(rng)
-            m = sub.new(kind, D, H, num_layers=L, bidirectional=bi)
-            _check_state_dict(sub, m, _ref(kind, D, H, L, bi), kind, D, H, L, bi)
-        m = sub.new(kind, 3, 4)
-        _check_state_dict(sub, m, _ref(kind, 3, 4, 1, False), kind, 3, 4, 1, False)
-
-    def forward_parity_test(sub, rng):
-        _parity(sub, rng, kind, CONFIGS)
-
-    def default_state_test(sub, rng):
-        _parity(sub, rng, kind, [(2, True), (1, False)], with_hx=False, edge=False)
-
-    def float32_test(sub, rng):
-        _parity(sub, rng, kind, [(2, True), (1, False)], dtype=np.float32, edge=False)
-        _parity(sub, rng, kind, [(1, True)], dtype=np.float32, with_hx=False, edge=False)
-
-    def backward_parity_test(sub, rng):
-        _backward(sub, rng, kind, 2, True)
-        _backward(sub, rng, kind, 1, True, dims=(1, 3, 4, 2))
-        _backward(sub, rng, kind, 3, False)
-
-    def backward_edge_test(sub, rng):
-        _backward(sub, rng, kind, 2, True, dims=(2, 1, 3, 5))
-        _backward(sub, rng, kind, 2, True, dtype=np.float32)
-
-    def from_scratch_test(sub, rng):
-        m = sub.new(kind, 3, 4, num_layers=2, bidirectional=True)
-        types = sub.module_types(m)
-        bad = [t for t in types if isinstance(t, str) and t.startswith("torch.nn.modules.rnn.")]
-        if bad:
-            raise Fail(f"{kind} must be written from scratch; it contains {', '.join(sorted(set(bad)))}")
-
-    def unmodified_test(sub, rng):
-        L, bi = 2, True
+# --------------------------------------------- checks shared by the three modules (kind: RNN, GRU, LSTM)
+def _state_dict(sub, rng, kind):
+    for L, bi in [(1, False), (1, True), (2, True), (3, False), (3, True)]:
         N, T, D, H = _dims(rng)
-        m, _ = _student(sub, kind, D, H, L, bi)
-        x = rng.standard_normal((N, T, D))
-        hx = _hx(rng, kind, L, bi, N, H, np.float64)
-        _, _, back = _forward(sub, m, kind, x, hx)
-        args = back
-        if not np.array_equal(args[0].array, x):
-            raise Fail(f"{kind}.forward modified its input x in place; work on new tensors instead")
-        hs = list(args[1]) if kind == "LSTM" else [args[1]]
-        for h, e in zip(hs, hx):
-            if not np.array_equal(h.array, e):
-                raise Fail(f"{kind}.forward modified its input hx in place; work on new tensors instead")
-
-    def init_test(sub, rng):
-        # torch.nn initialises every weight and bias of RNN/GRU/LSTM uniformly in [-1/sqrt(H), 1/sqrt(H)]
-        H = 25
-        m = sub.new(kind, 3, H, num_layers=2, bidirectional=True)
-        sd = sub.method(m, "state_dict")
-        if not isinstance(sd, dict) or not sd:
-            raise Fail(f"{kind}(...).state_dict() did not return a dict of tensors")
-        k = 1 / np.sqrt(H)
-        for name, t in sd.items():
-            a = getattr(t, "array", None)
-            if a is None or a.size == 0:
-                raise Fail(f"{kind}: state_dict entry {name} is not a tensor")
-            if np.abs(a).max() > k * (1 + 1e-6) or np.abs(a).max() < 0.5 * k or np.std(a) < 0.2 * k:
-                raise Fail(f"{kind}: {name} should start uniform in [-1/sqrt(H), 1/sqrt(H)] = [-{k:.3f}, {k:.3f}] "
-                           f"as in torch.nn; its values lie in [{a.min():.3f}, {a.max():.3f}]")
-
-    tests = [("state_dict", 1, state_dict_test), ("init", 1, init_test), ("forward_parity", 3, forward_parity_test),
-             ("default_state", 1, default_state_test), ("float32", 1, float32_test),
-             ("backward_parity", 3, backward_parity_test), ("backward_edge", 1, backward_edge_test),
-             ("from_scratch", 1, from_scratch_test), ("inputs_unmodified", 1, unmodified_test)]
-    for aspect, points, fn in tests:
-        fn.__name__ = f"test_{kind}_{aspect}"
-        globals()[fn.__name__] = graded(kind, points=points)(fn)
+        m = sub.new(kind, D, H, num_layers=L, bidirectional=bi)
+        _check_state_dict(sub, m, _ref(kind, D, H, L, bi), kind, D, H, L, bi)
+    m = sub.new(kind, 3, 4)
+    _check_state_dict(sub, m, _ref(kind, 3, 4, 1, False), kind, 3, 4, 1, False)
 
 
-for _kind in ("RNN", "GRU", "LSTM"):
-    _register(_kind)
+def _forward_parity(sub, rng, kind):
+    _parity(sub, rng, kind, CONFIGS)
+
+
+def _default_state(sub, rng, kind):
+    _parity(sub, rng, kind, [(2, True), (1, False)], with_hx=False, edge=False)
+
+
+def _float32(sub, rng, kind):
+    _parity(sub, rng, kind, [(2, True), (1, False)], dtype=np.float32, edge=False)
+    _parity(sub, rng, kind, [(1, True)], dtype=np.float32, with_hx=False, edge=False)
+
+
+def _backward_parity(sub, rng, kind):
+    _backward(sub, rng, kind, 2, True)
+    _backward(sub, rng, kind, 1, True, dims=(1, 3, 4, 2))
+    _backward(sub, rng, kind, 3, False)
+
+
+def _backward_edge(sub, rng, kind):
+    _backward(sub, rng, kind, 2, True, dims=(2, 1, 3, 5))
+    _backward(sub, rng, kind, 2, True, dtype=np.float32)
+
+
+def _from_scratch(sub, rng, kind):
+    m = sub.new(kind, 3, 4, num_layers=2, bidirectional=True)
+    types = sub.module_types(m)
+    bad = [t for t in types if isinstance(t, str) and t.startswith("torch.nn.modules.rnn.")]
+    if bad:
+        raise Fail(f"{kind} must be written from scratch; it contains {', '.join(sorted(set(bad)))}")
+
+
+def _inputs_unmodified(sub, rng, kind):
+    L, bi = 2, True
+    N, T, D, H = _dims(rng)
+    m, _ = _student(sub, kind, D, H, L, bi)
+    x = rng.standard_normal((N, T, D))
+    hx = _hx(rng, kind, L, bi, N, H, np.float64)
+    _, _, back = _forward(sub, m, kind, x, hx)
+    args = back
+    if not np.array_equal(args[0].array, x):
+        raise Fail(f"{kind}.forward modified its input x in place; work on new tensors instead")
+    hs = list(args[1]) if kind == "LSTM" else [args[1]]
+    for h, e in zip(hs, hx):
+        if not np.array_equal(h.array, e):
+            raise Fail(f"{kind}.forward modified its input hx in place; work on new tensors instead")
+
+
+def _init(sub, rng, kind):
+    # torch.nn initialises every weight and bias of RNN/GRU/LSTM uniformly in [-1/sqrt(H), 1/sqrt(H)]
+    H = 25
+    m = sub.new(kind, 3, H, num_layers=2, bidirectional=True)
+    sd = sub.method(m, "state_dict")
+    if not isinstance(sd, dict) or not sd:
+        raise Fail(f"{kind}(...).state_dict() did not return a dict of tensors")
+    k = 1 / np.sqrt(H)
+    for name, t in sd.items():
+        a = getattr(t, "array", None)
+        if a is None or a.size == 0:
+            raise Fail(f"{kind}: state_dict entry {name} is not a tensor")
+        if np.abs(a).max() > k * (1 + 1e-6) or np.abs(a).max() < 0.5 * k or np.std(a) < 0.2 * k:
+            raise Fail(f"{kind}: {name} should start uniform in [-1/sqrt(H), 1/sqrt(H)] = [-{k:.3f}, {k:.3f}] "
+                       f"as in torch.nn; its values lie in [{a.min():.3f}, {a.max():.3f}]")
+
+
+# ------------------------------------------------------------------ the tests, per module
+
+# RNN
+@graded("RNN", points=1)
+def test_RNN_state_dict(sub, rng):
+    _state_dict(sub, rng, "RNN")
+
+
+@graded("RNN", points=1)
+def test_RNN_init(sub, rng):
+    _init(sub, rng, "RNN")
+
+
+@graded("RNN", points=3)
+def test_RNN_forward_parity(sub, rng):
+    _forward_parity(sub, rng, "RNN")
+
+
+@graded("RNN", points=1)
+def test_RNN_default_state(sub, rng):
+    _default_state(sub, rng, "RNN")
+
+
+@graded("RNN", points=1)
+def test_RNN_float32(sub, rng):
+    _float32(sub, rng, "RNN")
+
+
+@graded("RNN", points=3)
+def test_RNN_backward_parity(sub, rng):
+    _backward_parity(sub, rng, "RNN")
+
+
+@graded("RNN", points=1)
+def test_RNN_backward_edge(sub, rng):
+    _backward_edge(sub, rng, "RNN")
+
+
+@graded("RNN", points=1)
+def test_RNN_from_scratch(sub, rng):
+    _from_scratch(sub, rng, "RNN")
+
+
+@graded("RNN", points=1)
+def test_RNN_inputs_unmodified(sub, rng):
+    _inputs_unmodified(sub, rng, "RNN")
+
+
+# GRU
+@graded("GRU", points=1)
+def test_GRU_state_dict(sub, rng):
+    _state_dict(sub, rng, "GRU")
+
+
+@graded("GRU", points=1)
+def test_GRU_init(sub, rng):
+    _init(sub, rng, "GRU")
+
+
+@graded("GRU", points=3)
+def test_GRU_forward_parity(sub, rng):
+    _forward_parity(sub, rng, "GRU")
+
+
+@graded("GRU", points=1)
+def test_GRU_default_state(sub, rng):
+    _default_state(sub, rng, "GRU")
+
+
+@graded("GRU", points=1)
+def test_GRU_float32(sub, rng):
+    _float32(sub, rng, "GRU")
+
+
+@graded("GRU", points=3)
+def test_GRU_backward_parity(sub, rng):
+    _backward_parity(sub, rng, "GRU")
+
+
+@graded("GRU", points=1)
+def test_GRU_backward_edge(sub, rng):
+    _backward_edge(sub, rng, "GRU")
+
+
+@graded("GRU", points=1)
+def test_GRU_from_scratch(sub, rng):
+    _from_scratch(sub, rng, "GRU")
+
+
+@graded("GRU", points=1)
+def test_GRU_inputs_unmodified(sub, rng):
+    _inputs_unmodified(sub, rng, "GRU")
+
+
+# LSTM
+@graded("LSTM", points=1)
+def test_LSTM_state_dict(sub, rng):
+    _state_dict(sub, rng, "LSTM")
+
+
+@graded("LSTM", points=1)
+def test_LSTM_init(sub, rng):
+    _init(sub, rng, "LSTM")
+
+
+@graded("LSTM", points=3)
+def test_LSTM_forward_parity(sub, rng):
+    _forward_parity(sub, rng, "LSTM")
+
+
+@graded("LSTM", points=1)
+def test_LSTM_default_state(sub, rng):
+    _default_state(sub, rng, "LSTM")
+
+
+@graded("LSTM", points=1)
+def test_LSTM_float32(sub, rng):
+    _float32(sub, rng, "LSTM")
+
+
+@graded("LSTM", points=3)
+def test_LSTM_backward_parity(sub, rng):
+    _backward_parity(sub, rng, "LSTM")
+
+
+@graded("LSTM", points=1)
+def test_LSTM_backward_edge(sub, rng):
+    _backward_edge(sub, rng, "LSTM")
+
+
+@graded("LSTM", points=1)
+def test_LSTM_from_scratch(sub, rng):
+    _from_scratch(sub, rng, "LSTM")
+
+
+@graded("LSTM", points=1)
+def test_LSTM_inputs_unmodified(sub, rng):
+    _inputs_unmodified(sub, rng, "LSTM")

@@ -10,6 +10,10 @@ import functools
 import numpy as np
 
 from autograder.api import Fail, RemoteTensor, check_type, graded, tensor
+from autograder.testkit.manifest import forbidden
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
 
 ACCURACY_THRESHOLD = 0.90
 N_TRAIN = 1400

@@ -1,7 +1,8 @@
-"""Hidden-test helpers for the from-scratch torch modules of chapters 4 and 5 (LSTM, GRU).
+"""Checks of from-scratch torch cells and sequence modules (LSTM, GRU) against torch.nn.
 
 References are torch.nn modules in the grader's own process, with the student's module loaded with
-the same weights. ``kind`` is 'lstm' or 'gru'.
+the same weights. ``kind`` is 'lstm' or 'gru'; ``level`` is 'cell' or 'seq'. A chapter's test file
+calls ``init_check``, ``forward_check`` and ``device_check`` from its own ``@graded`` functions.
 """
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import math
 import numpy as np
 import torch
 
-from autograder.api import Fail, RemoteTensor, check_array, tensor, unpack
+from autograder.api import tensor
 
-from ._common import hint_gru, hint_lstm
+from .checks import Fail, RemoteTensor, check_array, unpack
+from .mistakes import hint_gru, hint_lstm
+from .shapes import seq_dims
 
 TORCH_NN = {("lstm", "cell"): torch.nn.LSTMCell, ("lstm", "seq"): torch.nn.LSTM,
             ("gru", "cell"): torch.nn.GRUCell, ("gru", "seq"): torch.nn.GRU}
@@ -44,7 +47,7 @@ def check_state_dict(sub, m, ref, name):
     sd = sub.method(m, "state_dict")
     if not isinstance(sd, dict):
         raise Fail(f"{name}.state_dict() should be a dict of tensors")
-    want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    want = {name: tuple(t.shape) for name, t in ref.state_dict().items()}
     got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()}
     if sorted(got) != sorted(want):
         raise Fail(f"{name}.state_dict() keys are {sorted(got)}, expected {sorted(want)} (torch.nn's names)")
@@ -63,8 +66,7 @@ def load(sub, m, ref, name, dtype):
 
 def invoke_with_args(sub, m, *args):
     """m(*args) in the student's process; also returns the arguments (tensors with handles)."""
-    value, args, _ = sub._req({"op": "call", "target": {"h": m.handle}, "return_args": True}, args, {},
-                              "running forward")
+    value, args, _ = sub.invoke_with_args(m, *args)
     return value, args
 
 
@@ -244,44 +246,4 @@ def device_check(sub, rng, kind, level):
 
 def random_shape(rng, N=None, T=None):
     """(N, T, D, H) with D != H, so that a transposed weight cannot pass by accident."""
-    N = N or int(rng.integers(2, 5))
-    D = int(rng.integers(2, 7))
-    H = int(rng.integers(2, 7))
-    while H == D:
-        H = int(rng.integers(2, 8))
-    return N, T or int(rng.integers(2, 6)), D, H
-
-
-def register_module_tests(namespace: dict, kind: str) -> None:
-    """The hidden tests of a from-scratch cell and sequence module (ch04: LSTM, ch05: GRU).
-
-    Defines test_<Cell>_* and test_<Module>_* (state_dict and init, forward parity, backward, float32,
-    default state and device) in ``namespace``, the test module's globals, under stable names.
-    The gradient enters through output and every final state: a state cut from the graph, or one not
-    carried through time, shows up in the gradients on x, the initial states and the weights.
-    """
-    from autograder.api import graded
-
-    cell, seq = {"lstm": ("LSTMCell", "LSTM"), "gru": ("GRUCell", "GRU")}[kind]
-    tests = [
-        (cell, "state_dict_and_init", 1, lambda sub, rng: init_check(sub, rng, kind, "cell")),
-        (cell, "parity", 3, lambda sub, rng: [forward_check(sub, rng, kind, "cell", random_shape(rng, N))
-                                              for N in (None, None, 1)]),
-        (cell, "backward", 2, lambda sub, rng: [forward_check(sub, rng, kind, "cell", random_shape(rng, N),
-                                                              backward=True) for N in (None, 1)]),
-        (cell, "float32", 1, lambda sub, rng: forward_check(sub, rng, kind, "cell", random_shape(rng),
-                                                            dtype=np.float32, backward=True)),
-        (cell, "default_state_device", 1, lambda sub, rng: device_check(sub, rng, kind, "cell")),
-        (seq, "state_dict_and_init", 1, lambda sub, rng: init_check(sub, rng, kind, "seq")),
-        (seq, "parity", 3, lambda sub, rng: [forward_check(sub, rng, kind, "seq", random_shape(rng, N, T))
-                                             for N, T in ((None, None), (None, None), (1, None), (None, 1))]),
-        (seq, "backward", 2, lambda sub, rng: [forward_check(sub, rng, kind, "seq", random_shape(rng, N, T),
-                                                             backward=True) for N, T in ((None, None), (1, 1))]),
-        (seq, "float32", 1, lambda sub, rng: forward_check(sub, rng, kind, "seq", random_shape(rng),
-                                                           dtype=np.float32, backward=True)),
-        (seq, "default_state_device", 1, lambda sub, rng: device_check(sub, rng, kind, "seq")),
-    ]
-    for name, aspect, points, fn in tests:
-        fn.__name__ = f"test_{name}_{aspect}"
-        fn.__module__ = namespace["__name__"]  # the grader collects tests by their test module
-        namespace[fn.__name__] = graded(name, points=points)(fn)
+    return seq_dims(rng, N, T)

@@ -1,0 +1,120 @@
+"""Trusted NumPy step functions: the stand-ins of dependency isolation (instructor-only).
+
+A hidden test of a sequence function declares ``@graded("rnn_forward", isolate=RNN_STEPS)``: while
+it runs, the student's ``rnn_step_forward`` / ``rnn_step_backward`` are replaced by stand-ins that
+send their arguments to the grader, where these functions run; so a mistake in a step costs points on
+the step's own tests only. They run in the grader's process, never in the student's: only their
+plain-data results (arrays, tuples, str-keyed dicts) are sent back. Each forward's cache is a tuple of
+arrays (and the params dict) that the matching backward takes, in the dtype of the inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sigmoid(a):
+    return 0.5 * np.tanh(0.5 * a) + 0.5  # stable for any a
+
+
+def _params(p, dtype):
+    return {k: np.asarray(v, dtype=dtype) for k, v in p.items()}
+
+
+# ------------------------------------------------------------------------------------ RNN
+def rnn_step_forward(x, h_prev, params):
+    p = _params(params, x.dtype)
+    pre = x @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+    h_next = np.tanh(pre)
+    return h_next, (x, h_prev, p, h_next)
+
+
+def rnn_step_backward(dh_next, cache):
+    x, h_prev, p, h_next = cache
+    dpre = dh_next * (1 - h_next ** 2)
+    dbias = dpre.sum(axis=0)
+    grads = {"weight_ih": dpre.T @ x, "weight_hh": dpre.T @ h_prev, "bias_ih": dbias, "bias_hh": dbias.copy()}
+    return dpre @ p["weight_ih"], dpre @ p["weight_hh"], grads
+
+
+# ----------------------------------------------------------------------------------- LSTM
+def lstm_step_forward(x, h_prev, c_prev, params):
+    p = _params(params, x.dtype)
+    H = h_prev.shape[1]
+    pre = x @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+    gi, gf = _sigmoid(pre[:, :H]), _sigmoid(pre[:, H:2 * H])
+    gg, go = np.tanh(pre[:, 2 * H:3 * H]), _sigmoid(pre[:, 3 * H:])
+    c_next = gf * c_prev + gi * gg
+    tc = np.tanh(c_next)
+    return go * tc, c_next, (x, h_prev, c_prev, p, gi, gf, gg, go, tc)
+
+
+def lstm_step_backward(dh_next, dc_next, cache):
+    x, h_prev, c_prev, p, gi, gf, gg, go, tc = cache
+    dc = dc_next + dh_next * go * (1 - tc ** 2)
+    dpre = np.concatenate([dc * gg * gi * (1 - gi), dc * c_prev * gf * (1 - gf), dc * gi * (1 - gg ** 2),
+                           dh_next * tc * go * (1 - go)], axis=1)
+    dbias = dpre.sum(axis=0)
+    grads = {"weight_ih": dpre.T @ x, "weight_hh": dpre.T @ h_prev, "bias_ih": dbias, "bias_hh": dbias.copy()}
+    return dpre @ p["weight_ih"], dpre @ p["weight_hh"], dc * gf, grads
+
+
+# ------------------------------------------------------------------------------------ GRU
+def gru_step_forward(x, h_prev, params):
+    p = _params(params, x.dtype)
+    H = h_prev.shape[1]
+    si = x @ p["weight_ih"].T + p["bias_ih"]
+    sh = h_prev @ p["weight_hh"].T + p["bias_hh"]
+    r = _sigmoid(si[:, :H] + sh[:, :H])
+    z = _sigmoid(si[:, H:2 * H] + sh[:, H:2 * H])
+    hn = sh[:, 2 * H:]
+    n = np.tanh(si[:, 2 * H:] + r * hn)
+    return (1 - z) * n + z * h_prev, (x, h_prev, p, r, z, n, hn)
+
+
+def gru_step_backward(dh_next, cache):
+    x, h_prev, p, r, z, n, hn = cache
+    dn_pre = dh_next * (1 - z) * (1 - n ** 2)
+    dr_pre = dn_pre * hn * r * (1 - r)
+    dz_pre = dh_next * (h_prev - n) * z * (1 - z)
+    d_in = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)
+    d_hid = np.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)
+    grads = {"weight_ih": d_in.T @ x, "weight_hh": d_hid.T @ h_prev,
+             "bias_ih": d_in.sum(axis=0), "bias_hh": d_hid.sum(axis=0)}
+    return d_in @ p["weight_ih"], dh_next * z + d_hid @ p["weight_hh"], grads
+
+
+RNN_STEPS = {"rnn_step_forward": rnn_step_forward, "rnn_step_backward": rnn_step_backward}
+LSTM_STEPS = {"lstm_step_forward": lstm_step_forward, "lstm_step_backward": lstm_step_backward}
+GRU_STEPS = {"gru_step_forward": gru_step_forward, "gru_step_backward": gru_step_backward}
+
+
+# ------------------------------------------------------------------ chapter 1's layers
+def affine_forward(x, W, b):
+    return x @ W.T + b, (x, W)
+
+
+def affine_backward(dout, cache):
+    x, W = cache
+    return dout @ W, dout.T @ x, dout.sum(axis=0)
+
+
+def tanh_forward(x):
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout, cache):
+    return dout * (1 - cache ** 2)
+
+
+def sigmoid_forward(x):
+    out = _sigmoid(x)
+    return out, out
+
+
+def sigmoid_backward(dout, cache):
+    return dout * cache * (1 - cache)
+
+
+LAYERS = {"affine_forward": affine_forward, "affine_backward": affine_backward, "tanh_forward": tanh_forward,
+          "tanh_backward": tanh_backward, "sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward}
