@@ -42,6 +42,11 @@ class GradedTest:
 _REGISTRY: list[GradedTest] = []
 
 
+def registered(module: str) -> list[GradedTest]:
+    """The hidden tests that ``module`` registered, in the order it defines them."""
+    return [t for t in _REGISTRY if t.module == module]
+
+
 def graded(function: str, points: float = 1.0, isolate: dict | None = None):
     """Register a hidden test about the graded name ``function``, worth ``points``.
 

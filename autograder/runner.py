@@ -54,7 +54,7 @@ def load_assignment(name: str) -> list[NotebookTests]:
     for f in sorted(d.glob("test_*.py")):
         modname = f"autograder.tests.{name}.{f.stem}"
         mod = importlib.import_module(modname)
-        tests = [t for t in api._REGISTRY if t.module == modname]
+        tests = api.registered(modname)
         out.append(NotebookTests(f.stem[len("test_"):], tests, getattr(mod, "FORBIDDEN", {})))
     return out
 
