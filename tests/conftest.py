@@ -11,9 +11,12 @@ Tiers (markers, set here from what a test uses, so that no test file has to reme
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -88,3 +91,30 @@ def built_book():
     (REPO / "_build" / "build.log").write_text(log)
     assert r.returncode == 0, "book build failed (see _build/build.log):\n" + log[-4000:]
     return REPO / "_build" / "html"
+
+
+@contextlib.contextmanager
+def headless_chromium(window: str = "1280,1600"):
+    """Debian's Chromium under selenium, offline and quiet; skips the test where it is not installed."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("no chromium/chromedriver installed (apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+              f"--user-data-dir={profile}", f"--window-size={window}", "--force-device-scale-factor=1"):
+        opts.add_argument(a)
+    drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+    drv.set_script_timeout(60)
+    drv.set_page_load_timeout(60)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import headless_chromium, REPO
 from test_leaks import hidden_test_lines, solution_lines
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 KEY_PAGES = ["book/intro.html", "book/notation.html", "book/ch01_gradients.html", "book/ch02_rnn.html",
              "book/ch03_vanishing.html", "book/ch04_lstm.html", "book/ch05_gru.html",
              "exercises/ch01_gradients/gradients_numpy.html"]
@@ -112,24 +108,8 @@ def site(built_book):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM and DRIVER):
-        pytest.skip("no chromium/chromedriver installed (apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-              f"--user-data-dir={profile}", "--window-size=1280,1600", "--force-device-scale-factor=1"):
-        opts.add_argument(a)
-    drv = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
-    drv.set_script_timeout(60)
-    drv.set_page_load_timeout(60)
-    yield drv
-    drv.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium("1280,1600") as drv:
+        yield drv
 
 
 def pages(root: Path):

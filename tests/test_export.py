@@ -9,15 +9,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, make_class, run_grader
+from conftest import headless_chromium, REPO, make_class, run_grader
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 EVIL = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\"> & \"quotes\""
 
 
@@ -118,22 +115,8 @@ def html_escaped(s: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM and DRIVER):
-        pytest.skip("no chromium/chromedriver installed (apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-              "--disable-background-networking", f"--user-data-dir={profile}", "--window-size=1200,1600"):
-        opts.add_argument(a)
-    drv = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
-    drv.set_page_load_timeout(60)
-    yield drv
-    drv.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium("1200,1600") as drv:
+        yield drv
 
 
 @pytest.fixture(scope="module")
