@@ -343,7 +343,7 @@ def _tree(d: Path) -> dict:
 def test_make_release_never_deletes_a_release_it_cannot_regenerate(tmp_path):
     root = tmp_path / "repo"
     root.mkdir()
-    for name in ("Makefile", "nbgrader_config.py", "requirements.txt", "constraints.txt"):
+    for name in ("Makefile", "chapters.mk", "nbgrader_config.py", "requirements.txt", "constraints.txt"):
         shutil.copy(REPO / name, root / name)
         os.utime(root / name, (0, 0))  # older than the venv's stamp: make must not reinstall anything
     (root / ".venv").symlink_to(REPO / ".venv")
