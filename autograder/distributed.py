@@ -5,7 +5,7 @@ with the job, so workers need no shared filesystem; each worker thread keeps one
 fresh children (nothing of one submission survives into the next: see ``student_side.py``); result
 documents come back as plain data and the client writes them. Workers need this repository (the
 engine, the hidden tests and ``exercises/``) and its virtual environment, at any path; start them
-with ``dask worker ADDRESS --nthreads 1``.
+with ``PYTHONPATH=. .venv/bin/dask worker ADDRESS --nthreads 1`` from the repository.
 """
 from __future__ import annotations
 

@@ -136,6 +136,7 @@ def build_zip(assignment: str, out: Path, *, late_penalty: float = 0.0, late_day
             _add(z, str(arc), f.read_bytes(), executable=os.access(f, os.X_OK))
         for f in sorted((REPO / "rnnlib").rglob("*.py")):
             _add(z, str(Path("rnnlib") / f.relative_to(REPO / "rnnlib")), f.read_bytes())
+        _add(z, "chapters.yml", (REPO / "chapters.yml").read_bytes())  # the hidden tests' FORBIDDEN lists
         for f in release:
             _add(z, f"exercises/{assignment}/{f.name}", f.read_bytes())
     tmp.replace(out)

@@ -494,7 +494,8 @@ def test_dask_with_separate_scheduler_and_worker_processes(corpus, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    # as the README starts them: from the repository, with it on the path (the engine and hidden tests)
+    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False", PYTHONPATH=str(REPO))
     bindir = Path(sys.executable).parent
     sched = subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                               "--no-dashboard"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -717,7 +718,8 @@ def test_each_child_starts_from_nothing(zygote):
     second = _nb(zygote, [probe])
     tmp, shm, procs, uid, empty_on_path, tmp_on_path = api.Submission(second, 4).call("look")
     second.close()
-    assert tmp == [] and shm == [] and procs == ["1"], (tmp, shm, procs)
+    kept = {Path(r).parts[2] for r in sandbox._python_roots() if r.startswith("/tmp/")}  # a course under /tmp
+    assert set(tmp) == kept and shm == [] and procs == ["1"], (tmp, shm, procs)
     assert not empty_on_path and not tmp_on_path
     if zygote.ns_mode == "root":
         assert uid != seen[3] and uid != 0
@@ -785,21 +787,23 @@ def test_every_exception_of_a_test_counts_against_that_test_alone(zygote, tmp_pa
 
 
 def test_a_submission_has_one_time_budget(tmp_path):
-    """Restarts after a cell that hangs cannot multiply the time limits: past the submission's budget
-    every remaining test is a timeout."""
-    hang = set_src(base(), "relative_error", "import time\ntime.sleep(3600)\ndef relative_error(a, b):\n    return 0.0")
+    """No cell is over its own limit, but together they are over the submission's budget: every test
+    that could not run in time is a timeout that says so, and the run does not wait for the rest."""
+    slow = base()
+    for _ in range(8):
+        append(slow, "import time\ntime.sleep(2)", after="setup")
     sub = tmp_path / "submitted"
     (sub / "slow" / A).mkdir(parents=True)
-    (sub / "slow" / A / f"{NB}.ipynb").write_text(json.dumps(hang))
+    (sub / "slow" / A / f"{NB}.ipynb").write_text(json.dumps(slow))
     out = tmp_path / "out"
     t0 = time.monotonic()
-    r = run_grader(sub, out, "--assignment", A, "--cell-timeout", "3", "--submission-timeout", "8")
+    r = run_grader(sub, out, "--assignment", A, "--cell-timeout", "5", "--submission-timeout", "8")
     took = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
     doc = load_results(out, "slow", A)
-    statuses = {t["status"] for t in doc["tests"] if t["function"] in ALL_FUNCS}
-    assert "timeout" in statuses and doc["score"] < load_results(out, "slow", A)["max_score"]
-    assert any("budget" in t["message"] for t in doc["tests"])
+    numpy_tests = [t for t in doc["tests"] if t["function"] in ALL_FUNCS]
+    assert numpy_tests and all(t["status"] == "timeout" for t in numpy_tests), [t["status"] for t in numpy_tests]
+    assert any("budget" in t["message"] for t in numpy_tests)
     assert took < 60, took
 
 
