@@ -333,7 +333,6 @@ class Notebook:
         self.block, self.seed = list(block), seed
         self.child: Child | None = None
         self.skip: dict[int, CellReport] = {}
-        self.runs = 0
         self.report: NotebookRun | None = None
 
     def ensure(self) -> NotebookRun:
@@ -362,7 +361,6 @@ class Notebook:
 
     def _run_once(self) -> list[CellReport]:
         self.close()
-        self.runs += 1
         self.child = self.zygote.spawn({"seed": self.seed, "block": self.block})
         reports: list[CellReport] = []
         nb_deadline = self.budget.cap(time.monotonic() + self.limits.notebook_seconds)

@@ -167,11 +167,7 @@ class _Resolver(ast.NodeVisitor):
             elif node.id in ("exec", "eval", "compile") and self.entries:
                 self.found.append((node.lineno, node.id, ""))
 
-    def visit_Subscript(self, node):
-        q = self.qual(node)
-        if q and self.report(node, q):
-            return
-        self.generic_visit(node)
+    visit_Subscript = visit_Attribute  # vars(torch.nn)["LSTM"], sys.modules["torch"]: resolved by qual()
 
     def visit_Call(self, node):
         f = node.func

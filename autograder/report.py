@@ -17,7 +17,6 @@ import statistics
 import sys
 from collections import Counter, defaultdict
 from datetime import datetime
-from pathlib import Path
 
 from .export import ClassResults, load_results
 

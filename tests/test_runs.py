@@ -125,16 +125,20 @@ def root_mounts():
     if os.geteuid() != 0:
         pytest.skip("mounting a read-only or a full tmpfs needs root")
     mounted = []
-    yield mounted
+
+    def mount(path: Path, opts: str) -> Path:
+        if not _mount_tmpfs(path, opts):
+            pytest.skip("mount refused here")
+        mounted.append(path)
+        return path
+
+    yield mount
     for m in mounted:
         _umount(m)
 
 
 def test_read_only_out_fails_at_once_with_one_line(tmp_path, root_mounts):
-    mnt = tmp_path / "ro"
-    if not _mount_tmpfs(mnt, "size=4m,ro"):
-        pytest.skip("mount refused here")
-    root_mounts.append(mnt)
+    mnt = root_mounts(tmp_path / "ro", "size=4m,ro")
     sub = _class(tmp_path, 2)
     t0 = time.monotonic()
     r = run_grader(sub, mnt / "out", "--assignment", A, timeout=120)
@@ -144,10 +148,7 @@ def test_read_only_out_fails_at_once_with_one_line(tmp_path, root_mounts):
 
 
 def test_full_disk_keeps_what_was_written_and_leaves_no_partial_file(tmp_path, root_mounts):
-    mnt = tmp_path / "full"
-    if not _mount_tmpfs(mnt, "size=1m"):
-        pytest.skip("mount refused here")
-    root_mounts.append(mnt)
+    mnt = root_mounts(tmp_path / "full", "size=1m")
     sub = _class(tmp_path, 12)
     out = mnt / "out"
     out.mkdir()
