@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sandbox
-from .wire import MAX_FRAME, FrameReader, ProtocolError, send_frame
+from .wire import MAX_FRAME, FrameReader, ProtocolError, encode_frame
 
 
 @dataclass
@@ -37,6 +37,9 @@ class Limits:
     memory_bytes: int = 2 * 1024**3  # address space beyond what numpy and torch already map
     processes: int = 64  # processes and threads the child may create
     max_reply_bytes: int = MAX_FRAME  # one reply from the student's process
+
+
+MAX_CALLBACKS = 200_000  # forwarder calls answered during one request
 
 
 class ChildGone(Exception):
@@ -270,16 +273,36 @@ class Child:
         raise ChildGone("error", f"the notebook's process ended ({how}) while {what}: "
                                  "sys.exit, os._exit, a crash or the memory limit")
 
+    def _send(self, header: dict, blobs, deadline: float, what: str) -> None:
+        """Write one frame without ever blocking past ``deadline``: a child that stops reading its
+        socket (its buffer full) is ended at the deadline, like one that stops answering."""
+        data = memoryview(encode_frame(header, list(blobs)))
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._end("timeout", f"time limit exceeded while {what} (your process stopped reading "
+                                     "what the grader sent it)")
+            _, w, _ = select.select([], [self.sock], [], min(left, 1.0))
+            if not w:
+                if self.rid in self.zygote.exited:
+                    self._gone(what)
+                continue
+            try:
+                n = self.sock.send(data, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                self._gone(what)
+            data = data[n:]
+
     def request(self, msg: dict, blobs=(), deadline: float | None = None, what: str = "running your code"):
         """Send one request; return (value tree, blobs) of the reply with its id."""
         if not self.alive:
             raise ChildGone("error", "the notebook's process is no longer running")
         rid = secrets.randbits(62)
-        try:
-            send_frame(self.sock, dict(msg, id=rid), list(blobs))
-        except OSError:
-            self._gone(what)
         deadline = deadline or time.monotonic() + 20
+        self._send(dict(msg, id=rid), blobs, deadline, what)
+        answered = 0
         while True:
             reply, rblobs = self._next_frame(deadline, what)
             if "setup_error" in reply:
@@ -288,8 +311,12 @@ class Child:
             if reply.get("re") != rid:
                 self._end("error", f"your notebook's process sent a reply that answers no request while {what} "
                                    "(something wrote to the grader's channel); it was stopped")
-            if "cb" in reply:  # a stand-in called from the function under test
-                self._answer_callback(reply, rblobs, what)
+            if "cb" in reply:  # a forwarder (callback or stand-in) called from the function under test
+                answered += 1
+                if answered > MAX_CALLBACKS:
+                    self._end("error", f"your code called the grader's functions more than {MAX_CALLBACKS} times "
+                                       f"while {what}; it was stopped")
+                self._answer_callback(reply, rblobs, deadline, what)
                 continue
             if reply.get("ok") is True:
                 return reply.get("value"), rblobs
@@ -297,15 +324,17 @@ class Child:
                 raise Missing(str(reply.get("error", "not defined"))[:2000])
             raise StudentError(str(reply.get("error", "an exception"))[:2000])
 
-    def _answer_callback(self, req: dict, blobs, what: str) -> None:
+    def _answer_callback(self, req: dict, blobs, deadline: float, what: str) -> None:
+        """Run the trusted function a forwarder asked for, here, on the student's plain-data arguments;
+        send back plain data (under the request's deadline, like everything sent to the child)."""
         from .api import decode_reply, encode_args  # the trusted codec
 
         name = req.get("cb")
         fn = self.callbacks.get(name) if isinstance(name, str) else None
         out: list[bytes] = []
         if fn is None:
-            send_frame(self.sock, {"cb_reply": name, "ok": False,
-                                   "error": f"{name} is not available here"})
+            self._send({"cb_reply": str(name)[:100], "ok": False, "error": f"{str(name)[:100]} is not available here"},
+                       (), deadline, what)
             return
         try:
             args = decode_reply(req.get("args"), blobs)
@@ -315,11 +344,11 @@ class Child:
             value = fn(*args, **kwargs)
             tree = encode_args(value, out)
         except Exception as e:  # the student's arguments do not fit the trusted function
-            send_frame(self.sock, {"cb_reply": name, "ok": False,
-                                   "error": f"your code called {name} with arguments it cannot take "
-                                            f"({type(e).__name__}: {str(e)[:300]})"})
+            self._send({"cb_reply": name, "ok": False,
+                        "error": f"your code called {name.split('#')[0]} with arguments it cannot take "
+                                 f"({type(e).__name__}: {str(e)[:300]})"}, (), deadline, what)
             return
-        send_frame(self.sock, {"cb_reply": name, "ok": True, "value": tree}, out)
+        self._send({"cb_reply": name, "ok": True, "value": tree}, out, deadline, what)
 
 
 # --------------------------------------------------------------------------- one notebook

@@ -78,6 +78,15 @@ class _Probe:
         return self.fn(*a, **k)
 
 
+class _Kept:
+    """A value the trusted side asked to keep here: it crosses back as a handle, never as data."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v):
+        self.v = v
+
+
 class _Child:
     """Runs inside the child: executes cells and serves the trusted side's requests, one at a time."""
 
@@ -99,6 +108,8 @@ class _Child:
     def encode(self, obj, blobs, depth=0):
         import numpy as np
 
+        if type(obj) is _Kept:
+            return {"t": "obj", "h": self.keep(obj.v), "type": type(obj.v).__name__[:100]}
         if depth > 16:
             return {"t": "obj", "h": self.keep(obj), "type": "deeply nested value"}
         torch = sys.modules.get("torch")
@@ -238,9 +249,13 @@ class _Child:
                         self.ns.pop(name, None)
                     else:
                         self.ns[name] = old
+            value = _keep_parts(value, req.get("keep"))
             if req.get("return_args"):
                 return (value, args, kwargs)
             return value
+        if op == "forwarder":
+            # A function of the trusted side that student code may call: a plain forwarder (below).
+            return _Kept(self.make_stand_in(str(req["name"])[:100]))
         if op == "define":
             # A probe function of the hidden test (e.g. the f given to numerical_gradient).
             import numpy as np
@@ -301,6 +316,19 @@ class _Child:
 
 class _StandInError(Exception):
     pass
+
+
+def _keep_parts(value, keep):
+    """``keep``: None, "all", or the indices of a returned tuple/list to keep here as handles."""
+    if keep is None:
+        return value
+    if keep == "all":
+        return _Kept(value)
+    if isinstance(value, (tuple, list)):
+        idx = {int(i) for i in keep}
+        parts = [_Kept(v) if i in idx else v for i, v in enumerate(value)]
+        return parts if type(value) is list else tuple(parts)
+    return value
 
 
 _ABSENT = object()
