@@ -10,6 +10,7 @@ channel, never from the child's own bytes.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -37,6 +38,15 @@ class Limits:
     memory_bytes: int = 2 * 1024**3  # address space beyond what numpy and torch already map
     processes: int = 64  # processes and threads the child may create
     max_reply_bytes: int = MAX_FRAME  # one reply from the student's process
+    allow_weak_isolation: bool = False  # grade even where the student's code could read the grader's files
+
+    def enforced(self, zygote: "Zygote | None" = None) -> dict:
+        """The limits as they were actually applied, for results.json."""
+        return {"cell_seconds": self.cell_seconds, "notebook_seconds": self.notebook_seconds,
+                "call_seconds": self.call_seconds, "submission_seconds": self.submission_seconds,
+                "memory_mb_per_notebook": self.memory_bytes >> 20,
+                "memory_scope": "the notebook's processes together (sampled every 0.1 s), and each process",
+                "processes": self.processes}
 
 
 MAX_CALLBACKS = 200_000  # forwarder calls answered during one request
@@ -102,6 +112,7 @@ class Zygote:
         self.next_id = 1
         self.exited: dict[int, str] = {}
         self.killed: set[int] = set()  # children killed on purpose: their exit needs no waiting
+        self._uids: list[int] = []
         self._spawn()
 
     def _spawn(self) -> None:
@@ -117,6 +128,7 @@ class Zygote:
             raise RuntimeError(f"sandbox did not start: {msg}")
         self.ns_mode = msg.get("ns_mode", "none")
         self.description = sandbox.isolation_description(self.ns_mode)
+        self.isolation = sandbox.isolation_level(self.sandboxed, self.ns_mode)
 
     def _control(self, deadline: float, what: str) -> dict:
         """The next control event (blocking until ``deadline``)."""
@@ -156,7 +168,9 @@ class Zygote:
         self.next_id += 1
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         lim = self.limits
-        job = dict(job, uid=_child_uid(rid), limits={"memory_bytes": lim.memory_bytes,
+        uid = _child_uid(rid)
+        self._uids = (self._uids + [uid])[-50:]
+        job = dict(job, uid=uid, limits={"memory_bytes": lim.memory_bytes,
                                                      "processes": lim.processes,
                                                      "file_bytes": 256 * 1024**2})
         socket.send_fds(self.ctl, [json.dumps({"op": "spawn", "id": rid, "job": job}).encode()],
@@ -172,23 +186,55 @@ class Zygote:
 
     def kill(self, rid: int) -> None:
         """Kill a child and its whole PID namespace. Does not wait: the zygote reaps it, and nothing of
-        it can reach the next child (its own namespaces, socket and uid)."""
-        if self.exited.pop(rid, None) is not None:
+        it can reach the next child (its own namespaces, socket and uid). Without namespaces ("uid"
+        mode, a container) it waits until the zygote has killed every process of the child's uid and
+        deleted its files: nothing of it may outlive the notebook, however it detached."""
+        if self.exited.pop(rid, None) is not None and self.ns_mode != "uid":
             return
         self.killed.add(rid)
         try:
             self.ctl.send(json.dumps({"op": "kill", "id": rid}).encode())
         except OSError:
             raise ZygoteDied("the sandbox ended") from None
+        if self.ns_mode == "uid":
+            deadline = time.monotonic() + 30
+            while True:
+                ev = self._control(deadline, "ending a notebook's processes")
+                if ev.get("ev") == "swept" and ev.get("id") == rid:
+                    if not ev.get("ok"):
+                        raise ZygoteDied("a notebook's processes could not all be ended")
+                    return
+                self._record(ev)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def used_uids(self) -> list[int]:
+        return list(self._uids)
+
+    def kill_now(self) -> None:
+        """The watchdog's way (another thread): the zygote and with it every child, at once; as root
+        without namespaces, every process of every uid its children had, too (``reaper``)."""
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
+        if getattr(self, "ns_mode", None) == "uid":
+            from . import reaper
+
+            for uid in self.used_uids():
+                reaper.sweep_uid(uid)
 
     def close(self) -> None:
         try:
             self.ctl.close()
         except Exception:
             pass
+        if getattr(self, "ns_mode", None) == "uid":  # it sweeps its children's uids, then exits
+            try:
+                self.proc.wait(timeout=15)
+            except Exception:
+                pass
         try:
             os.killpg(self.proc.pid, 9)
         except Exception:
@@ -201,9 +247,13 @@ class Zygote:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+_UIDS = itertools.count(1)  # one counter per process: zygotes of several threads never share a uid
+
+
 def _child_uid(rid: int) -> int:
-    """A uid that no other live child on this machine has (as root): from this worker's pid and rid."""
-    return 1_000_000 + (os.getpid() % 4_000_000) * 1000 + rid % 1000
+    """A uid that no other live child on this machine has (as root): from this worker's pid and a
+    per-process counter (a uid comes back only after 1,000 notebooks, long after its sweep)."""
+    return 1_000_000 + (os.getpid() % 4_000_000) * 1000 + next(_UIDS) % 1000
 
 
 class Child:

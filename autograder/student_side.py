@@ -31,6 +31,7 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reaper  # noqa: E402
 from wire import (MAX_STRING, FrameReader, array_to_bytes, bytes_to_array,  # noqa: E402
                   send_frame)
 
@@ -452,8 +453,8 @@ def _block(names) -> None:
 def _enter_namespaces(job: dict) -> str:
     """In the freshly forked child: new namespaces, private /tmp. Returns the isolation it got."""
     mode = job.get("ns_mode", "none")
-    if mode == "none":
-        return "none"
+    if mode in ("none", "uid"):
+        return mode
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET
     if mode == "user":
@@ -491,10 +492,11 @@ def _become_student(job: dict, mode: str) -> None:
 
     if mode == "root":
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV, None)
+    if mode in ("root", "uid"):
         uid = int(job["uid"])
         os.setgroups([])
         os.setgid(uid)
-        os.setuid(uid)
+        os.setuid(uid)  # a fresh uid: no capabilities left, nothing of root's readable
     if mode != "none":
         try:
             _drop_capabilities()
@@ -516,7 +518,7 @@ def _become_student(job: dict, mode: str) -> None:
     if nproc:
         # RLIMIT_NPROC counts the processes of a real uid: a fresh uid starts at zero; a shared one
         # (no root) already has some, so count them from here.
-        base = 0 if mode == "root" else sum(1 for p in os.listdir("/proc") if p.isdigit())
+        base = 0 if mode in ("root", "uid") else sum(1 for p in os.listdir("/proc") if p.isdigit())
         try:
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc + base, nproc + base))
         except (ValueError, OSError):
@@ -543,14 +545,21 @@ def _child_main(data_fd: int, job: dict) -> None:
         os.write(job["_pid_pipe"], str(os.getpid()).encode())
         os.close(job["_pid_pipe"])
         os.setpgid(0, 0)
+    home = "/tmp"
+    if mode == "uid":  # no mount namespace: a private folder of the child's own uid instead of a fresh /tmp
+        home = _private_home(int(job["uid"]))
     devnull = os.open(os.devnull, os.O_RDWR)
     for std in (0, 1, 2):
         os.dup2(devnull, std)
     os.closerange(3, data_fd)
     os.closerange(data_fd + 1, 4096)
     sys.stdout = sys.stderr = _Discard()
-    os.chdir("/tmp")
-    os.environ.update(HOME="/tmp", MPLCONFIGDIR="/tmp/mpl", AUTOGRADER="1")
+    os.chdir(home)
+    os.environ.update(HOME=home, TMPDIR=home, MPLCONFIGDIR=home + "/mpl", AUTOGRADER="1")
+    if mode == "uid":
+        import tempfile
+
+        tempfile.tempdir = home
     _become_student(job, mode)
     _block(job.get("block", []))
     _seed(job.get("seed", 0))
@@ -586,10 +595,14 @@ def _preimport() -> None:
 
 def _probe_mode(wanted: str) -> str:
     """The strongest per-child isolation this kernel grants here: root, user or none."""
-    order = {"root": ["root", "user", "none"], "user": ["user", "none"]}.get(wanted, ["none"])
+    order = {"root": ["root", "user", "uid", "none"], "user": ["user", "none"]}.get(wanted, ["none"])
     for mode in order:
         if mode == "none":
             return mode
+        if mode == "uid":  # root without namespaces (a container): a fresh uid per child, if setuid works
+            if _can_setuid():
+                return mode
+            continue
         pid = os.fork()
         if pid == 0:
             try:
@@ -612,6 +625,91 @@ def _probe_mode(wanted: str) -> str:
     return "none"
 
 
+def _can_setuid() -> bool:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os._exit(0 if os.getuid() == 65534 else 1)
+        except BaseException:
+            os._exit(1)
+    _, st = os.waitpid(pid, 0)
+    return os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+
+
+# ------------------------------------------------------- a fresh uid without namespaces ("uid")
+def _private_home(uid: int) -> str:
+    """/tmp/autograder-u<uid>: made by root (still), owned by the child's uid, mode 0700."""
+    path = f"/tmp/autograder-u{uid}"
+    reaper.remove_tree(path)
+    os.mkdir(path, 0o700)
+    os.chown(path, uid, uid)
+    return path
+
+
+MEMORY_TICK = 0.1  # seconds between two looks at the children's memory
+
+
+def _over_memory(ns_init: dict, uids: dict, limits: dict):
+    """[(rid, pid, bytes held, limit)] for each child whose processes together hold more than its
+    limit: the child's process, every descendant (a fork, a detached grandchild reparented to the
+    child's PID 1) and, with a uid of its own, every process of that uid (however it detached).
+    Each process counts its private memory beyond what it shares with the zygote it was forked from
+    (anonymous resident memory less the zygote's own), as the per-process limit counts growth."""
+    base = 0
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"RssAnon:"):
+                    base = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    procs = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/status", "rb") as f:
+                ppid = uid = rss = 0
+                for line in f:
+                    if line.startswith(b"PPid:"):
+                        ppid = int(line.split()[1])
+                    elif line.startswith(b"Uid:"):
+                        uid = int(line.split()[1])
+                    elif line.startswith(b"RssAnon:"):
+                        rss = max(0, int(line.split()[1]) * 1024 - base)
+            procs[int(p)] = (ppid, uid, rss)
+        except (OSError, ValueError, IndexError):
+            continue
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in procs.items():
+        kids.setdefault(ppid, []).append(pid)
+    out = []
+    for rid, top in list(ns_init.items()):
+        limit = limits.get(rid)
+        if not limit:
+            continue
+        mine, todo = set(), [top]
+        while todo:
+            q = todo.pop()
+            if q in mine:
+                continue
+            mine.add(q)
+            todo += kids.get(q, [])
+        uid = uids.get(rid)
+        if uid is not None and uid >= reaper.FIRST_SANDBOX_UID:
+            mine |= {q for q, (_, u, _) in procs.items() if u == uid}
+        used = sum(procs[q][2] for q in mine if q in procs)
+        if used > limit:
+            out.append((rid, top, used, limit))
+    return out
+
+
+_REAPED: list[int] = []  # pids reaped during a sweep: their "exited" events are sent by the main loop
+
+
 def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
     """Serve spawn and kill requests on the control socket until it closes. ``keep``: paths under
     /tmp (the Python installation's) that each child's fresh /tmp must still show."""
@@ -620,13 +718,32 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
     _preimport()
     children: dict[int, int] = {}  # intermediate pid -> request id
     ns_init: dict[int, int] = {}  # request id -> pid to kill (PID 1 of the child's namespace)
+    uids: dict[int, int] = {}  # request id -> the child's uid (swept at its end in "uid" mode)
+    mem_limits: dict[int, int] = {}  # request id -> bytes its processes may hold together
+    over: dict[int, str] = {}  # request id -> why the zygote ended it
+
+    def exited(pid, st):
+        rid = children.pop(pid, None)
+        if rid is not None:
+            ns_init.pop(rid, None)
+            mem_limits.pop(rid, None)
+            how = over.pop(rid, None) or (f"exit code {os.WEXITSTATUS(st)}" if os.WIFEXITED(st)
+                                          else f"signal {signal.Signals(os.WTERMSIG(st)).name}")
+            ctl.send(json.dumps({"ev": "exited", "id": rid, "status": how}).encode())
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *a: None)
     ctl.send(json.dumps({"ev": "ready", "ns_mode": ns_mode}).encode())
     while True:
-        ready, _, _ = select.select([ctl, wake_r], [], [])
+        ready, _, _ = select.select([ctl, wake_r], [], [], MEMORY_TICK if ns_init else None)
+        if ns_init:  # one notebook's processes together may not hold more than its memory limit
+            for rid, pid, used, limit in _over_memory(ns_init, uids, mem_limits):
+                _kill(pid)
+                if ns_mode == "uid":
+                    reaper.sweep_uid(uids.get(rid, 0), reaped=_REAPED)
+                over[rid] = (f"the memory limit: the notebook's processes held {used >> 20} MiB together "
+                             f"(limit {limit >> 20} MiB)")
         if wake_r in ready:
             os.read(wake_r, 4096)
         while True:  # reap every child that ended
@@ -636,12 +753,7 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                 break
             if pid == 0:
                 break
-            rid = children.pop(pid, None)
-            if rid is not None:
-                ns_init.pop(rid, None)
-                how = (f"exit code {os.WEXITSTATUS(st)}" if os.WIFEXITED(st)
-                       else f"signal {signal.Signals(os.WTERMSIG(st)).name}")
-                ctl.send(json.dumps({"ev": "exited", "id": rid, "status": how}).encode())
+            exited(pid, st)
         if ctl not in ready:
             continue
         try:
@@ -651,6 +763,9 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
         if not msg:
             for pid in list(ns_init.values()):
                 _kill(pid)
+            if ns_mode == "uid":
+                for uid in uids.values():
+                    reaper.sweep_uid(uid)
             os._exit(0)
         req = json.loads(msg)
         if req["op"] == "spawn":
@@ -685,6 +800,9 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                 got += chunk
             os.close(r)
             children[pid] = rid
+            uids[rid] = int(req["job"]["uid"])
+            if req["job"].get("limits", {}).get("memory_bytes"):
+                mem_limits[rid] = int(req["job"]["limits"]["memory_bytes"])
             ns_init[rid] = int(got) if got.strip().isdigit() else pid
             ctl.send(json.dumps({"ev": "spawned", "id": rid}).encode())
         elif req["op"] == "kill":
@@ -694,6 +812,15 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                 for ipid, rid in children.items():  # the waiting parent too, in case it lingers
                     if rid == req["id"]:
                         _kill(ipid)
+            if ns_mode == "uid":
+                # No PID namespace holds the child's processes: every process of its uid is killed and
+                # reaped, and its files deleted, before the trusted side accepts the notebook's results.
+                uid = uids.pop(req["id"], None)
+                ok = reaper.sweep_uid(uid, reaped=_REAPED) if uid is not None else True
+                for p in list(_REAPED):
+                    _REAPED.remove(p)
+                    exited(p, 9)
+                ctl.send(json.dumps({"ev": "swept", "id": req["id"], "ok": ok}).encode())
 
 
 def _kill(pid: int) -> None:
