@@ -722,6 +722,11 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
     mem_limits: dict[int, int] = {}  # request id -> bytes its processes may hold together
     over: dict[int, str] = {}  # request id -> why the zygote ended it
 
+    def flush_reaped():  # children a sweep reaped: their "exited" events
+        for p in list(_REAPED):
+            _REAPED.remove(p)
+            exited(p, 9)
+
     def exited(pid, st):
         rid = children.pop(pid, None)
         if rid is not None:
@@ -744,6 +749,7 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                     reaper.sweep_uid(uids.get(rid, 0), reaped=_REAPED)
                 over[rid] = (f"the memory limit: the notebook's processes held {used >> 20} MiB together "
                              f"(limit {limit >> 20} MiB)")
+                flush_reaped()
         if wake_r in ready:
             os.read(wake_r, 4096)
         while True:  # reap every child that ended
@@ -817,9 +823,7 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                 # reaped, and its files deleted, before the trusted side accepts the notebook's results.
                 uid = uids.pop(req["id"], None)
                 ok = reaper.sweep_uid(uid, reaped=_REAPED) if uid is not None else True
-                for p in list(_REAPED):
-                    _REAPED.remove(p)
-                    exited(p, 9)
+                flush_reaped()
                 ctl.send(json.dumps({"ev": "swept", "id": req["id"], "ok": ok}).encode())
 
 
