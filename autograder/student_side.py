@@ -667,10 +667,13 @@ def _over_memory(ns_init: dict, uids: dict, limits: dict):
     except (OSError, ValueError, IndexError):
         pass
     procs = {}
+    wanted = set(uids.values()) | {os.getuid()}
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
         try:
+            if os.stat(f"/proc/{p}").st_uid not in wanted:  # another user's process: not a notebook's
+                continue
             with open(f"/proc/{p}/status", "rb") as f:
                 ppid = uid = rss = 0
                 for line in f:

@@ -223,6 +223,20 @@ def cases():
            "        for ev in ({'re': o.current_id, 'ok': True, 'value': {'t': 'none'}}, {'ev': 'exited'},\n"
            "                   {'ev': 'ready'}, {'re': 12345, 'ok': True}):\n"
            "            send(o.sock.fileno(), ev)\n", after="two_layer_net"), {f: "any" for f in ALL_FUNCS})
+    # round 2: during a test whose calls may reach the trusted side (a stand-in or callback), ask it for a
+    #     ~16 MB reply and never read the socket: the trusted side's write gives up at the call's deadline
+    nbcase("stuck_socket", set_src(base(), "two_layer_net",
+           "import gc, time\n"
+           "def two_layer_net(x, y, params):\n"
+           "    for o in gc.get_objects():\n"
+           "        if type(o).__name__ == '_Child':\n"
+           "            blobs = []\n"
+           "            big = np.zeros((2048, 1024))\n"
+           "            tree = {'args': o.encode((big, np.zeros((1024, 1024)), np.zeros(1024)), blobs),\n"
+           "                    'kwargs': o.encode({}, blobs)}\n"
+           "            o.send({'cb': 'affine_forward', 're': o.current_id, **tree}, blobs)\n"
+           "            time.sleep(3600)\n"
+           "    time.sleep(3600)\n"), {**ok, "two_layer_net": "timeout"})
     nbcase("reply_for_other_id", set_src(base(), "relative_error", FIND_CHANNEL +
            "def relative_error(a, b):\n"
            "    for o in gc.get_objects():\n"
@@ -473,7 +487,7 @@ def test_honest_twin_graded_after_each_attacker_on_the_same_worker_is_untouched(
     assert_honest_untouched(one_worker, corpus["baseline"], [twin(c) for c in cases()])
 
 
-DASK_CASES = ("correct", "detached_daemon", "tmp_plant", "abstract_socket", "kill_everything", "spawn_processes",
+DASK_CASES = ("correct", "stuck_socket", "detached_daemon", "tmp_plant", "abstract_socket", "kill_everything", "spawn_processes",
               "fork_storm", "forged_reply_live_id", "every_fd_garbage", "deep_reply_frame", "huge_return",
               "memory_cell", "os_exit_cell")
 
