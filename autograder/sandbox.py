@@ -256,5 +256,12 @@ def zygote_command(hostdir: Path, control_fd: int) -> tuple[list[str], dict, boo
     env["PYTHONPATH"] = str(REPO / "rnnlib" / "..")  # only rnnlib is readable there once secrets are locked
     env["HOME"] = str(hostdir)
     env["MPLCONFIGDIR"] = str(hostdir / "mpl")
-    argv = [sys.executable, str(hostdir / "student_side.py"), str(control_fd), wanted, json.dumps(keep)]
+    # Held-out data: the originals become root-only, and each child sees the public part instead (in
+    # its own mount namespace, or, in a container, from the zygote's memory: see student_side.py).
+    held = [(str(src), str(dst)) for src, dst in _held_out_binds(hostdir)]
+    if os.geteuid() == 0:
+        for src, _ in held:
+            _lock(Path(src))
+    argv = [sys.executable, str(hostdir / "student_side.py"), str(control_fd), wanted, json.dumps(keep),
+            json.dumps(held)]
     return argv, env, False, wanted

@@ -468,6 +468,9 @@ def _enter_namespaces(job: dict) -> str:
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"0 {gid} 1")
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    for original, public in job.get("held_out", []):  # without bubblewrap: the public part, in this namespace
+        _mount(public, original, None, MS_BIND, None)  # (before /tmp, where the public part lies, is hidden)
+        _mount("none", original, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
     # Paths under /tmp that the interpreter needs (a course cloned under /tmp: its .venv) stay visible,
     # read-only, on top of the child's fresh /tmp: held by descriptor across the new mount.
     keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in job.get("keep", [])
@@ -593,6 +596,36 @@ def _preimport() -> None:
         pass
 
 
+def _serve_public_part(held_out) -> None:
+    """A container has no mount namespace: the original held-out files are root-only, so the children
+    (fresh uids) read the public part from the zygote's memory through scikit-learn's own loader."""
+    import gzip
+
+    public = {}
+    for original, path in held_out:
+        with open(path, "rb") as f:
+            public[os.path.basename(original)] = f.read()
+    try:
+        import sklearn.datasets._base as base
+    except Exception:
+        return
+    loader = base.load_gzip_compressed_csv_data
+
+    def load_public(data_file_name, *args, **kwargs):
+        if data_file_name in public:
+            import numpy as np
+
+            kw = {k: v for k, v in kwargs.items() if k in ("delimiter",)}
+            data = np.loadtxt(io.BytesIO(gzip.decompress(public[data_file_name])), **kw)
+            descr = kwargs.get("descr_file_name")
+            if descr is None:
+                return data
+            return data, base.load_descr(descr)
+        return loader(data_file_name, *args, **kwargs)
+
+    base.load_gzip_compressed_csv_data = load_public
+
+
 def _probe_mode(wanted: str) -> str:
     """The strongest per-child isolation this kernel grants here: root, user or none."""
     order = {"root": ["root", "user", "uid", "none"], "user": ["user", "none"]}.get(wanted, ["none"])
@@ -713,12 +746,15 @@ def _over_memory(ns_init: dict, uids: dict, limits: dict):
 _REAPED: list[int] = []  # pids reaped during a sweep: their "exited" events are sent by the main loop
 
 
-def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
+def zygote_main(control_fd: int, wanted_mode: str, keep=(), held_out=()) -> None:
     """Serve spawn and kill requests on the control socket until it closes. ``keep``: paths under
     /tmp (the Python installation's) that each child's fresh /tmp must still show."""
     ctl = socket.socket(fileno=control_fd)
     ns_mode = _probe_mode(wanted_mode)
     _preimport()
+    held_out = [tuple(h) for h in held_out]
+    if held_out and ns_mode == "uid":
+        _serve_public_part(held_out)
     children: dict[int, int] = {}  # intermediate pid -> request id
     ns_init: dict[int, int] = {}  # request id -> pid to kill (PID 1 of the child's namespace)
     uids: dict[int, int] = {}  # request id -> the child's uid (swept at its end in "uid" mode)
@@ -789,7 +825,7 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                     os.close(wake_w)
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    job = dict(req["job"], ns_mode=ns_mode, _pid_pipe=w, keep=list(keep))
+                    job = dict(req["job"], ns_mode=ns_mode, _pid_pipe=w, keep=list(keep), held_out=held_out)
                     _child_main(fds[0], job)
                 except BaseException as e:
                     try:
@@ -842,4 +878,5 @@ def _kill(pid: int) -> None:
 
 
 if __name__ == "__main__":
-    zygote_main(int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else ())
+    zygote_main(int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else (),
+                json.loads(sys.argv[4]) if len(sys.argv) > 4 else ())

@@ -245,3 +245,33 @@ def test_one_notebooks_processes_together_stay_under_the_memory_limit(where, tmp
     assert "memory limit" in errors and "1024 MiB" in errors, errors
     honest = load_results(out, "00~honest", A)["subtotals"]["notebooks"][NB]
     assert honest["score"] == honest["max_score"], honest
+
+
+@pytest.mark.parametrize("where", ["namespaces", "container"])
+def test_held_out_rows_stay_out_of_reach_without_bubblewrap(where, tmp_path):
+    """scikit-learn's digits: the sandbox sees the training rows only, with bubblewrap (a bind mount),
+    without it as root (a bind mount in the child's own mount namespace) and in a container (the
+    original root-only, the public part served from the zygote's memory through sklearn's loader)."""
+    if where == "container" and WHY:
+        pytest.skip(WHY)
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    import sklearn
+
+    original = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
+    probe = (f"import os\nfrom sklearn.datasets import load_digits\n"
+             f"def n():\n    try:\n        open({str(original)!r}, 'rb').read(10)\n        raw = 'read'\n"
+             f"    except OSError as e:\n        raw = type(e).__name__\n"
+             f"    return [len(load_digits().target), raw]\n")
+    script = ("import json, sys\nfrom autograder import api\nfrom autograder.engine import Budget, Limits, Notebook, Zygote\n"
+              "z = Zygote(Limits())\nnb = Notebook(z, [(0, sys.argv[1])], Limits(), Budget(60))\nnb.ensure()\n"
+              "print(json.dumps([z.isolation, api.Submission(nb, 30).call('n')]))\nnb.close(); z.close()\n")
+    argv = [sys.executable, "-c", script, probe]
+    env = dict(os.environ, AUTOGRADER_NO_BWRAP="1")
+    r = subprocess.run(container.wrap(argv) if where == "container" else argv, cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    isolation, (rows, raw) = json.loads(r.stdout.strip().splitlines()[-1])
+    assert isolation == where and rows == 1400, (isolation, rows)
+    if where == "container":
+        assert raw == "PermissionError"
