@@ -50,6 +50,36 @@ class Limits:
 
 
 MAX_CALLBACKS = 200_000  # forwarder calls answered during one request
+# Everything the trusted side may ask of a student's process. No operation carries code: a cell's
+# source comes only from the notebook's plan (the student's notebook and the release's read-only
+# cells), and arguments are plain data or handles to the student's own objects (api.encode_args).
+ALLOWED_OPS = frozenset({"run_cell", "seed", "exists", "call", "forwarder", "getattr", "backward", "param_grads",
+                         "module_types", "release"})
+_AUDIT = os.environ.get("AUTOGRADER_AUDIT")  # a file to append every request's shape to (tests/test_requests.py)
+
+
+def _audit(header: dict, source: str) -> None:
+    types: set = set()
+
+    def walk(v):
+        if isinstance(v, dict):
+            if "t" in v:
+                types.add(v["t"])
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    for k in ("args", "kwargs", "value"):
+        walk(header.get(k))
+    line = json.dumps({"op": header.get("op", "cb_reply" if "cb_reply" in header else "?"),
+                       "keys": sorted(header), "types": sorted(types), "from": source})
+    fd = os.open(_AUDIT, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 class ChildGone(Exception):
@@ -323,9 +353,15 @@ class Child:
         raise ChildGone("error", f"the notebook's process ended ({how}) while {what}: "
                                  "sys.exit, os._exit, a crash or the memory limit")
 
-    def _send(self, header: dict, blobs, deadline: float, what: str) -> None:
+    def _send(self, header: dict, blobs, deadline: float, what: str, source: str = "test") -> None:
         """Write one frame without ever blocking past ``deadline``: a child that stops reading its
         socket (its buffer full) is ended at the deadline, like one that stops answering."""
+        if "cb_reply" not in header and header.get("op") not in ALLOWED_OPS:
+            raise RuntimeError(f"the grader may not send {header.get('op')!r} to a student's process")
+        if header.get("op") == "run_cell" and source != "plan":
+            raise RuntimeError("cells are sent from the notebook's plan only")
+        if _AUDIT:
+            _audit(header, source)
         data = memoryview(encode_frame(header, list(blobs)))
         while data:
             left = deadline - time.monotonic()
@@ -345,13 +381,14 @@ class Child:
                 self._gone(what)
             data = data[n:]
 
-    def request(self, msg: dict, blobs=(), deadline: float | None = None, what: str = "running your code"):
+    def request(self, msg: dict, blobs=(), deadline: float | None = None, what: str = "running your code",
+                source: str = "test"):
         """Send one request; return (value tree, blobs) of the reply with its id."""
         if not self.alive:
             raise ChildGone("error", "the notebook's process is no longer running")
         rid = secrets.randbits(62)
         deadline = deadline or time.monotonic() + 20
-        self._send(dict(msg, id=rid), blobs, deadline, what)
+        self._send(dict(msg, id=rid), blobs, deadline, what, source)
         answered = 0
         while True:
             reply, rblobs = self._next_frame(deadline, what)
@@ -449,7 +486,7 @@ class Notebook:
             deadline = min(nb_deadline, time.monotonic() + self.limits.cell_seconds)
             try:
                 self.child.request({"op": "run_cell", "i": i, "src": src}, (), deadline,
-                                   "running the notebook's cells")
+                                   "running the notebook's cells", source="plan")
                 reports.append(CellReport(i))
             except StudentError as e:
                 reports.append(CellReport(i, False, "error", str(e)))

@@ -60,7 +60,11 @@ def graded_course(tmp_path_factory):
         "stub": {c: REPO / "exercises" / c for c in CHAPTERS},
     })
     out = root / "results"
-    r = run_grader(sub, out, "--workers", "2")
+    os.environ["AUTOGRADER_AUDIT"] = str(root / "requests.jsonl")  # tests/test_requests.py reads it
+    try:
+        r = run_grader(sub, out, "--workers", "2")
+    finally:
+        os.environ.pop("AUTOGRADER_AUDIT", None)
     assert r.returncode == 0, r.stderr
     return out
 

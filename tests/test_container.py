@@ -22,7 +22,7 @@ from conftest import REPO, load_results, run_grader
 
 sys.path.insert(0, str(Path(__file__).parent))
 import container  # noqa: E402
-from test_adversarial import A, NB, base, set_src, append, _normalised  # noqa: E402
+from test_adversarial import A, NB, base, set_src, append, _normalised, cases  # noqa: E402
 
 WHY = container.available()
 if not WHY:
@@ -125,7 +125,18 @@ ATTACKS = {
     "rewrite_results": (lambda: append(base(), REWRITE_RESULTS, after="relative_error"), {}),
     "fork_bomb": (lambda: append(base(), FORK_BOMB, after="relative_error"), {}),
     "plant_files": (lambda: append(base(), PLANT, after="relative_error"), {}),
+    "stuck_socket": (lambda: _case_notebook("stuck_socket"), {}),  # round 2: a trusted write that never drains
 }
+
+
+def _case_notebook(name: str) -> dict:
+    """A notebook of tests/test_adversarial.py's corpus, as that corpus writes it."""
+    import tempfile
+
+    write, _ = cases()[name]
+    with tempfile.TemporaryDirectory() as d:
+        write(Path(d))
+        return json.loads((Path(d) / f"{NB}.ipynb").read_text())
 
 
 def _class(root: Path, attacks) -> Path:
