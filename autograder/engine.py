@@ -53,7 +53,7 @@ MAX_CALLBACKS = 200_000  # forwarder calls answered during one request
 # Everything the trusted side may ask of a student's process. No operation carries code: a cell's
 # source comes only from the notebook's plan (the student's notebook and the release's read-only
 # cells), and arguments are plain data or handles to the student's own objects (api.encode_args).
-ALLOWED_OPS = frozenset({"run_cell", "seed", "exists", "call", "forwarder", "getattr", "backward", "param_grads",
+ALLOWED_OPS = frozenset({"setup", "run_cell", "seed", "exists", "call", "forwarder", "getattr", "backward", "param_grads",
                          "module_types", "release"})
 _AUDIT = os.environ.get("AUTOGRADER_AUDIT")  # a file to append every request's shape to (tests/test_requests.py)
 
@@ -143,6 +143,9 @@ class Zygote:
         self.exited: dict[int, str] = {}
         self.killed: set[int] = set()  # children killed on purpose: their exit needs no waiting
         self._uids: list[int] = []
+        self.spawned: set[int] = set()  # children the zygote has forked, not yet handed out
+        self._spare: "Child | None" = None  # the next notebook's child, started ahead
+        self.prespawn = True
         self._spawn()
 
     def _spawn(self) -> None:
@@ -187,31 +190,45 @@ class Zygote:
             timeout = 0.0
 
     def _record(self, ev: dict) -> None:
-        if ev.get("ev") == "exited":
+        if ev.get("ev") == "spawned":
+            self.spawned.add(ev.get("id"))
+        elif ev.get("ev") == "exited":
             if ev["id"] in self.killed:
                 self.killed.discard(ev["id"])
             else:
                 self.exited[ev["id"]] = ev.get("status", "ended")
 
     def spawn(self, job: dict) -> "Child":
+        """A fresh child for one notebook, set up with ``job`` (its forbidden names, its seed). The child
+        was usually started ahead (while the previous notebook was graded), and the next one is
+        started now: the fork and namespaces cost no waiting."""
+        child, self._spare = (self._spare or self._start()), None
+        deadline = time.monotonic() + 60
+        while child.rid not in self.spawned:
+            self._record(self._control(deadline, "starting a notebook"))
+        self.spawned.discard(child.rid)
+        child.request({"op": "setup", "block": list(job.get("block", [])), "seed": int(job.get("seed", 0))},
+                      (), time.monotonic() + 60, "starting a notebook", source="setup")
+        if self.prespawn:
+            self._spare = self._start()
+        return child
+
+    def _start(self) -> "Child":
         rid = self.next_id
         self.next_id += 1
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         lim = self.limits
         uid = _child_uid(rid)
         self._uids = (self._uids + [uid])[-50:]
-        job = dict(job, uid=uid, limits={"memory_bytes": lim.memory_bytes,
-                                                     "processes": lim.processes,
-                                                     "file_bytes": 256 * 1024**2})
-        socket.send_fds(self.ctl, [json.dumps({"op": "spawn", "id": rid, "job": job}).encode()],
-                        [theirs.fileno()])
-        theirs.close()
-        deadline = time.monotonic() + 60
-        while True:
-            ev = self._control(deadline, "starting a notebook")
-            if ev.get("ev") == "spawned" and ev.get("id") == rid:
-                break
-            self._record(ev)
+        job = {"uid": uid, "limits": {"memory_bytes": lim.memory_bytes, "processes": lim.processes,
+                                      "file_bytes": 256 * 1024**2}}
+        try:
+            socket.send_fds(self.ctl, [json.dumps({"op": "spawn", "id": rid, "job": job}).encode()],
+                            [theirs.fileno()])
+        except OSError:
+            raise ZygoteDied("the sandbox ended") from None
+        finally:
+            theirs.close()
         return Child(self, rid, mine, lim.max_reply_bytes)
 
     def kill(self, rid: int) -> None:

@@ -98,6 +98,7 @@ class _Child:
         self.handles: dict[int, object] = {}
         self.next_handle = 1
         self.current_id = None  # the id of the request being served (stand-in calls carry it)
+        self.set_up = False
 
     # -- values of the student's making -> plain data (anything else stays here, as a handle)
     def keep(self, obj) -> int:
@@ -213,6 +214,15 @@ class _Child:
         op = req["op"]
         if "seed" in req:  # a test's seed travels with its first call
             _seed(req["seed"])
+        if op == "setup":  # always the first request, before any student code (see _child_main)
+            if self.set_up:
+                raise ValueError("set up twice")
+            _block(req.get("block", []))
+            _seed(req.get("seed", 0))
+            self.set_up = True
+            return None
+        if not self.set_up:
+            raise ValueError("not set up")
         if op == "run_cell":
             i, src = req["i"], req["src"]
             name = f"<cell {i + 1}>" if i >= 0 else "<read-only cell>"
@@ -564,8 +574,8 @@ def _child_main(data_fd: int, job: dict) -> None:
 
         tempfile.tempdir = home
     _become_student(job, mode)
-    _block(job.get("block", []))
-    _seed(job.get("seed", 0))
+    # What depends on the notebook (its forbidden names, its seed) comes as the first request, "setup":
+    # a child can so be started ahead of its notebook, while the previous one is still being graded.
     sock = socket.socket(fileno=data_fd)
     _Child(sock).serve()
 

@@ -117,7 +117,7 @@ for _ in range(4):
         finally:
             os._exit(0)
     pids.append(pid)
-time.sleep(30)
+time.sleep(90)
 '''
 
 ATTACKS = {
@@ -150,8 +150,10 @@ def _class(root: Path, attacks) -> Path:
 
 
 def _sandbox_uids() -> list[str]:
+    """Processes of a sandbox uid started from this course (other courses on the machine aside)."""
     ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout.splitlines()
-    return [l for l in ps if l.split() and l.split()[0].isdigit() and int(l.split()[0]) >= 1_000_000]
+    return [l for l in ps if l.split() and l.split()[0].isdigit() and int(l.split()[0]) >= 1_000_000
+            and (str(REPO) in l or "autograder-zygote" in l)]
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +251,8 @@ def test_one_notebooks_processes_together_stay_under_the_memory_limit(where, tmp
         pytest.skip("needs bubblewrap")
     sub = _class(tmp_path, {"hog": (lambda: append(base(), HOG, after="relative_error"), {})})
     out = tmp_path / "out"
-    r = run_grader(sub, out, *LIMITS, wrap=container.wrap if where == "container" else None, timeout=600)
+    limits = [*LIMITS, "--cell-timeout", "60", "--notebook-timeout", "120"]  # slow forks on a busy machine
+    r = run_grader(sub, out, *limits, wrap=container.wrap if where == "container" else None, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     hog = load_results(out, "00_hog", A)
     errors = " ".join(hog["notebooks"][NB]["cell_errors"])
