@@ -8,7 +8,7 @@ Rows (forward + backward of one batch, N=64, T=100, D=H=128 by default, float32 
   NumPy, textbook loop (per-gate products)      autograder.testkit.reference.lstm_numpy.py (instructor-only)
   NumPy, fused gates, preallocated (fp32, fp64)  idem
   PyTorch from scratch (loop over time), CPU    autograder.testkit.reference.lstm_torch.py (instructor-only)
-  PyTorch, whole sequence as one autograd.Function   LSTMSequence, the code cell of book/appendix_speed.md
+  PyTorch, whole sequence, one autograd.Function     LSTMSequence, the code cell of book/appendix_speed.md
                                                 (taken from the page, so that the page shows what is timed)
   torch.nn.LSTM on CPU                          the baseline of every CPU ratio
   GPU (only when torch.cuda.is_available()): torch.nn.LSTM (cuDNN), the from-scratch LSTM, and the
@@ -43,7 +43,7 @@ from autograder.testkit.reference.lstm_numpy import (lstm_backward, lstm_backwar
 from autograder.testkit.reference.lstm_torch import ScratchLSTM  # noqa: E402
 
 PAGE = REPO / "book" / "appendix_speed.md"
-SEQUENCE_ROW = "PyTorch, whole sequence as one autograd.Function"
+SEQUENCE_ROW = "PyTorch, whole sequence, one autograd.Function"
 
 
 def page_function():
@@ -328,12 +328,13 @@ def main(argv=None) -> int:
     if gpu_note:
         print(gpu_note)
     fused = next(r for r in rows if r["name"] == "NumPy, fused gates, preallocated")
-    verdict = "meets" if fused["ratio"] <= 3 else "MISSES"
-    print(f"\nNumPy fused float32 forward+backward = {fused['ratio']:.2f}x torch.nn.LSTM on CPU: {verdict} the "
-          "target of at most 3x")
     seq = next(r for r in rows if r["name"] == SEQUENCE_ROW)
-    print(f"PyTorch whole-sequence Function forward+backward = {seq['ratio']:.2f}x torch.nn.LSTM on CPU: "
-          f"{'meets' if seq['ratio'] <= 1.5 else 'MISSES'} the target of at most 1.5x")
+    # the targets are set at the default size (N=64, T=100, D=H=128, one thread); elsewhere only the ratios
+    at_target_size = (N, T, D, H, a.threads) == (64, 100, 128, 128, 1)
+    for label, r, limit in (("NumPy fused float32", fused, 3.0), ("PyTorch whole-sequence Function", seq, 1.5)):
+        verdict = (f": {'meets' if r['ratio'] <= limit else 'MISSES'} the target of at most {limit:g}x"
+                   if at_target_size else " (the target applies at the default size only)")
+        print(f"{label} forward+backward = {r['ratio']:.2f}x torch.nn.LSTM on CPU{verdict}")
     # flat keys for benchmarks/run_all.py, which lists every top-level number whose key holds "ratio"
     slugs = {"NumPy, textbook loop (per-gate products)": "numpy_textbook_vs_torch_cpu_ratio",
              "NumPy, fused gates, preallocated": "numpy_fused_vs_torch_cpu_ratio",
