@@ -139,26 +139,27 @@ def lstm_cell(stage: str | None = None) -> Diagram:
     d.text(565, yc - 26, "c_{t}", size=16)
     # the input bus: [h_{t-1}; x_t]
     d.text(30, yb + 26, "h_{t-1}", size=16)
-    d.arrow((16, yb), (420, yb), color=INK, head=False)
+    d.arrow((16, yb), (420, yb), color=INK, head=False)  # ends at the last gate, o
     d.box(75, 345, 50, 30, "x_{t}", fill=FILL["io"])
     d.arrow((75, 330), (75, yb), head=False)
-    gates = [("f", 150, "σ", FILL["sigma"]), ("i", 230, "σ", FILL["sigma"]), ("g", 310, "tanh", FILL["tanh"]),
-             ("o", 400, "σ", FILL["sigma"])]
+    gates = [("f", 150, "σ", FILL["sigma"]), ("i", 230, "σ", FILL["sigma"]), ("g", 340, "tanh", FILL["tanh"]),
+             ("o", 420, "σ", FILL["sigma"])]
     for name, x, fn, fill in gates:
         d.arrow((x, yb), (x, 232), color=col(name))
         d.box(x, 212, 56 if fn == "σ" else 64, 38, fn, fill=fill if on(name) else "#f4f4f4", stroke=col(name))
-        d.text(x + (34 if fn == "σ" else 40), 238, f"{name}_{{t}}", size=15, color=col(name), anchor="start")
+        # each gate's name on its own output line, just above its box (left of the line)
+        d.text(x - 7, 176, f"{name}_{{t}}", size=15, color=col(name), anchor="end")
     d.arrow((150, 193), (150, yc + 13), color=col("f"))                 # f -> multiply the old memory
-    d.op(270, 140, "×", stroke=col("i"))
-    d.arrow((230, 193), (230, 140), (257, 140), color=col("i"))           # i ->
-    d.arrow((310, 193), (310, 140), (283, 140), color=col("g"))           # g ->
-    d.arrow((270, 127), (270, yc + 13), color=col("i"))                   # i * g -> add to the memory
+    d.op(300, 140, "×", stroke=col("i"))                                  # i * g, right under the +
+    d.arrow((230, 193), (230, 140), (287, 140), color=col("i"))           # i ->
+    d.arrow((340, 193), (340, 140), (313, 140), color=col("g"))           # g ->
+    d.arrow((300, 127), (300, yc + 13), color=col("i"))                   # i * g -> added to the memory at the +
     # the output: h_t = o * tanh(c_t)
     d.arrow((480, yc), (480, 103), color=col("tanh_c"))
     d.box(480, 122, 64, 34, "tanh", fill=FILL["tanh"] if on("tanh_c") else "#f4f4f4", stroke=col("tanh_c"))
     d.arrow((480, 139), (480, 197), color=col("tanh_c"))
     d.op(480, 210, "×", stroke=col("o"))
-    d.arrow((400, 193), (400, 170), (467, 205), color=col("o"))
+    d.arrow((420, 193), (420, 170), (467, 205), color=col("o"))
     d.arrow((480, 223), (480, yb), (585, yb), color=col("o"))
     d.text(565, yb + 26, "h_{t}", size=16)
     return d
@@ -221,17 +222,19 @@ def gradient_highway() -> Diagram:
 
 
 def bidirectional_stack(T: int = 4, layers: int = 2) -> Diagram:
-    """A stacked bidirectional RNN: each layer has a forward row (blue) and a reverse row (orange)."""
+    """A stacked bidirectional RNN: each layer has a forward row (blue) and a reverse row (orange); at each
+    position the two states are concatenated ([ ; ] node), and that is what the next layer and the output read."""
     dx, x0, row = 120, 130, 62
-    height = 80 + layers * 2 * row + 40 + 60
+    height = 95 + layers * (45 + row + 51) + 50
     d = Diagram(x0 + dx * (T - 1) + 80, height, f"A {layers}-layer bidirectional RNN")
     y_in = height - 70
     for k in range(T):
         d.box(x0 + dx * k, y_in, 50, 30, f"x_{{{k + 1}}}", fill=FILL["io"])
     prev_y = y_in - 15
     for layer in range(layers):
-        y_f = y_in - 60 - 2 * row * layer
+        y_f = prev_y - 45
         y_r = y_f - row
+        y_c = y_r - 40  # the concatenation node
         for k in range(T):
             cx = x0 + dx * k
             # the layer's input reaches both directions (grey): up the left side of the column
@@ -243,17 +246,20 @@ def bidirectional_stack(T: int = 4, layers: int = 2) -> Diagram:
             if k < T - 1:
                 d.arrow((cx + 29, y_f), (cx + dx - 31, y_f), color=FWD)
                 d.arrow((cx + dx - 29, y_r + 6), (cx + 31, y_r + 6), color=REV)
-            # both directions' states, concatenated, go up to the next layer
-            d.arrow((cx + 22, y_f - 16), (cx + 22, y_r + 16), color=GREY, width=1.0, head=False)
+            # both states go into the concatenation node: the reverse one straight up, the forward one
+            # up the right side of the column
+            d.arrow((cx, y_r - 16), (cx, y_c + 12), color=REV, width=1.6)
+            d.arrow((cx + 29, y_f - 8), (cx + 44, y_f - 8), (cx + 44, y_c), (cx + 25, y_c), color=FWD, width=1.6)
+            d.box(cx, y_c, 48, 24, "[ ; ]", fill="white", size=14, rx=5)
         d.text(8, (y_f + y_r) / 2, f"layer {layer}", size=14, anchor="start", color=INK)
-        prev_y = y_r - 16
+        prev_y = y_c - 12
     y_out = prev_y - 30
     for k in range(T):
         cx = x0 + dx * k
         d.arrow((cx, prev_y), (cx, y_out + 12))
         d.text(cx, y_out, f"y_{{{k + 1}}}", size=15)
     d.text(x0 + dx * (T - 1) / 2, height - 22,
-           "each output is [→ state ; ← state]; the next layer reads both", size=14, color=INK)
+           "[ ; ]: each output is [→ state ; ← state]; the next layer reads both", size=14, color=INK)
     return d
 
 
