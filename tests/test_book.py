@@ -158,3 +158,17 @@ def test_counted_lists_in_captions_and_alt_text_add_up():
                     items = [i for i in re.split(r",\s*|\s+and\s+", listed) if i.strip()]
                     assert len(items) == NUMBER_WORDS[word.lower()], \
                         f"{md.name}: '{word} {noun}' lists {len(items)}: {listed!r}"
+
+
+def test_every_figure_has_a_caption_and_alt_text():
+    """A cell that draws (plt.show(), a diagram) is a numbered figure with a caption and an alt text."""
+    draws = re.compile(r"^\s*plt\.show\(\)|^diagrams\.\w+\(", re.M)
+    for md in BOOK_PAGES:
+        if md.name in PENDING or "{code-cell}" not in md.read_text():
+            continue
+        for k, cell in enumerate(_notebook(md).cells):
+            if cell.cell_type != "code" or not draws.search(cell.source) or "remove-cell" in cell.metadata.get("tags", []):
+                continue
+            fig = cell.metadata.get("mystnb", {})
+            assert fig.get("figure", {}).get("caption") and fig.get("image", {}).get("alt"), \
+                f"{md.name}, cell {k}: a figure without a caption or an alt text"
