@@ -40,27 +40,32 @@ class Diagram:
 
     def __init__(self, width: int, height: int, title: str):
         self.w, self.h, self.title, self.items, self.colors = width, height, title, [], set()
+        self.ops = []  # the same drawing as primitives, for the PNG (the PDF build cannot show SVG)
 
     # primitives -----------------------------------------------------------------------------
     def text(self, x, y, s, size=15, color=INK, anchor="middle", italic=False, weight="normal"):
         style = ' font-style="italic"' if italic else ""
+        self.ops.append(("text", x, y, s, size, color, anchor, weight))
         self.items.append(f'<text x="{x}" y="{y}" font-size="{size}" fill="{color}" text-anchor="{anchor}" '
                           f'dominant-baseline="central" font-weight="{weight}"{style}>{_label(s)}</text>')
 
     def box(self, x, y, w, h, label="", fill=FILL["cell"], stroke=INK, size=16, rx=7, dash=False):
         d = ' stroke-dasharray="5 4"' if dash else ""
+        self.ops.append(("rect", x - w / 2, y - h / 2, x + w / 2, y + h / 2, rx, fill, stroke))
         self.items.append(f'<rect x="{x - w / 2}" y="{y - h / 2}" width="{w}" height="{h}" rx="{rx}" '
                           f'fill="{fill}" stroke="{stroke}" stroke-width="1.5"{d}/>')
         if label:
             self.text(x, y, label, size=size, color=stroke if stroke != INK else INK)
 
     def op(self, x, y, symbol, r=13, stroke=INK):
+        self.ops.append(("circle", x, y, r, stroke))
         self.items.append(f'<circle cx="{x}" cy="{y}" r="{r}" fill="white" stroke="{stroke}" stroke-width="1.5"/>')
         self.text(x, y + 0.5, symbol, size=18, color=stroke)
 
     def arrow(self, *points, color=INK, width=1.8, dash=False, head=True):
         self.colors.add(color)
         pts = " ".join(f"{x},{y}" for x, y in points)
+        self.ops.append(("line", points, color, width, dash, head))
         d = ' stroke-dasharray="6 4"' if dash else ""
         m = f' marker-end="url(#a{color[1:]})"' if head else ""
         self.items.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="{width}" '
@@ -79,6 +84,13 @@ class Diagram:
     def _repr_svg_(self) -> str:
         return self.svg()
 
+    def png(self, scale: float = 2.0) -> bytes:
+        """The drawing rasterised with Pillow (for outputs that cannot show SVG: the PDF build)."""
+        return _rasterise(self, scale)
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
     def __repr__(self) -> str:  # what a text-only output (the PDF, a terminal) shows instead of the drawing
         return f"[diagram: {self.title}]"
 
@@ -86,6 +98,82 @@ class Diagram:
         path = Path(path)
         path.write_text(self.svg())
         return path
+
+
+def _font(size):
+    from PIL import ImageFont
+    import matplotlib
+
+    path = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+    return ImageFont.truetype(str(path), max(1, round(size)))
+
+
+def _rasterise(d: Diagram, k: float) -> bytes:
+    """Draw d's primitives with Pillow at scale k; returns PNG bytes."""
+    import io
+    import math
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (round(d.w * k), round(d.h * k)), "white")
+    draw = ImageDraw.Draw(img)
+    for op in d.ops:
+        kind = op[0]
+        if kind == "rect":
+            _, x0, y0, x1, y1, rx, fill, stroke = op
+            draw.rounded_rectangle([x0 * k, y0 * k, x1 * k, y1 * k], radius=rx * k, fill=fill, outline=stroke,
+                                   width=round(1.5 * k))
+        elif kind == "circle":
+            _, x, y, r, stroke = op
+            draw.ellipse([(x - r) * k, (y - r) * k, (x + r) * k, (y + r) * k], fill="white", outline=stroke,
+                         width=round(1.5 * k))
+        elif kind == "line":
+            _, pts, color, width, dash, head = op
+            pts = [(px * k, py * k) for px, py in pts]
+            segments = list(zip(pts, pts[1:]))
+            if head and segments:  # stop the last segment at the arrowhead's base
+                (ax, ay), (bx, by) = segments[-1]
+                L = math.hypot(bx - ax, by - ay) or 1.0
+                ux, uy = (bx - ax) / L, (by - ay) / L
+                size = 11 * k
+                base = (bx - ux * size * 0.9, by - uy * size * 0.9)
+                segments[-1] = ((ax, ay), base)
+                draw.polygon([(bx, by), (bx - ux * size - uy * size / 2, by - uy * size + ux * size / 2),
+                              (bx - ux * size + uy * size / 2, by - uy * size - ux * size / 2)], fill=color)
+            for (ax, ay), (bx, by) in segments:
+                if not dash:
+                    draw.line([(ax, ay), (bx, by)], fill=color, width=max(1, round(width * k)))
+                    continue
+                L = math.hypot(bx - ax, by - ay)
+                on, off, t = 6 * k, 4 * k, 0.0
+                while t < L:
+                    t1 = min(t + on, L)
+                    draw.line([(ax + (bx - ax) * t / L, ay + (by - ay) * t / L),
+                               (ax + (bx - ax) * t1 / L, ay + (by - ay) * t1 / L)], fill=color,
+                              width=max(1, round(width * k)))
+                    t = t1 + off
+        elif kind == "text":
+            _, x, y, s, size, color, anchor, weight = op
+            pieces = []  # (text, size factor, baseline shift in em)
+            pos = 0
+            for m in re.finditer(r"_\{([^}]*)\}|_(\w)|\^\{([^}]*)\}|\^(\w)", s):
+                pieces.append((s[pos:m.start()], 1.0, 0.0))
+                sub, sub1, sup, sup1 = m.groups()
+                pieces.append(((sub or sub1), 0.75, 0.3) if (sub is not None or sub1 is not None)
+                              else ((sup or sup1), 0.7, -0.45))
+                pos = m.end()
+            pieces.append((s[pos:], 1.0, 0.0))
+            pieces = [(t.replace("-", "\u2212"), f, sh) for t, f, sh in pieces if t]
+            fonts = [_font(size * f * k) for _, f, _ in pieces]
+            widths = [fnt.getlength(t) for (t, _, _), fnt in zip(pieces, fonts)]
+            total = sum(widths)
+            cx = x * k - {"start": 0, "middle": total / 2, "end": total}[anchor]
+            for (t, f, sh), fnt, wdt in zip(pieces, fonts, widths):
+                draw.text((cx, y * k + sh * size * k), t, fill=color, font=fnt, anchor="lm")
+                cx += wdt
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 def _legend(d: Diagram, x, y, entries):

@@ -172,3 +172,19 @@ def test_every_figure_has_a_caption_and_alt_text():
             fig = cell.metadata.get("mystnb", {})
             assert fig.get("figure", {}).get("caption") and fig.get("image", {}).get("alt"), \
                 f"{md.name}, cell {k}: a figure without a caption or an alt text"
+
+
+def test_diagrams_rasterise_for_the_pdf():
+    """The LaTeX builder cannot show SVG: each diagram also offers a PNG (Pillow) of the same drawing."""
+    import io
+
+    from PIL import Image
+
+    from rnnlib import diagrams
+
+    for name, make in diagrams.ALL.items():
+        d = make()
+        img = Image.open(io.BytesIO(d._repr_png_()))
+        assert img.size == (2 * d.w, 2 * d.h), name
+        colours = img.convert("L").getextrema()
+        assert colours[0] < 100 and colours[1] == 255, f"{name}: the PNG is blank"
