@@ -188,3 +188,19 @@ def test_diagrams_rasterise_for_the_pdf():
         assert img.size == (2 * d.w, 2 * d.h), name
         colours = img.convert("L").getextrema()
         assert colours[0] < 100 and colours[1] == 255, f"{name}: the PNG is blank"
+
+
+def test_the_appendix_function_is_what_the_benchmark_times():
+    """benchmarks/bench_models.py takes LSTMSequence from the appendix page's code cell, and it matches
+    torch.nn.LSTM (output, input and weight gradients) in float64."""
+    sys_path = str(REPO / "benchmarks")
+    import sys
+
+    sys.path.insert(0, sys_path)
+    try:
+        import bench_models
+    finally:
+        sys.path.remove(sys_path)
+    LSTMSequence, FastLSTM = bench_models.page_function()
+    assert LSTMSequence.__name__ == "LSTMSequence" and issubclass(FastLSTM, __import__("torch").nn.LSTM)
+    assert bench_models.check_sequence_function(3, 5, 4, 6) < 1e-10
