@@ -204,3 +204,15 @@ def test_the_appendix_function_is_what_the_benchmark_times():
     LSTMSequence, FastLSTM = bench_models.page_function()
     assert LSTMSequence.__name__ == "LSTMSequence" and issubclass(FastLSTM, __import__("torch").nn.LSTM)
     assert bench_models.check_sequence_function(3, 5, 4, 6) < 1e-10
+
+
+def test_front_page_links_the_pdf_only_where_it_exists(built_book):
+    """The HTML build has no PDF (make pdf adds it): the link is hidden until the page finds the file."""
+    html = (built_book / "book" / "intro.html").read_text()
+    links = re.findall(r"<[^>]*rnn-from-scratch\.pdf[^>]*>", html)
+    assert links, "the front page no longer mentions the PDF"
+    block = re.search(r'<p id="book-pdf-link" hidden>.*?</p>', html, flags=re.S)
+    assert block and "rnn-from-scratch.pdf" in block.group(0), "the PDF link is not in the hidden paragraph"
+    outside = html.replace(block.group(0), "")
+    assert not re.search(r'<a [^>]*href="[^"]*rnn-from-scratch\.pdf"', outside), "a PDF link shows unconditionally"
+    assert 'method: "HEAD"' in html, "the check for the PDF is missing"
