@@ -8,6 +8,8 @@ Rows (forward + backward of one batch, N=64, T=100, D=H=128 by default, float32 
   NumPy, textbook loop (per-gate products)      autograder.testkit.reference.lstm_numpy.py (instructor-only)
   NumPy, fused gates, preallocated (fp32, fp64)  idem
   PyTorch from scratch (loop over time), CPU    autograder.testkit.reference.lstm_torch.py (instructor-only)
+  PyTorch, whole sequence, one autograd.Function     LSTMSequence, the code cell of book/appendix_speed.md
+                                                (taken from the page, so that the page shows what is timed)
   torch.nn.LSTM on CPU                          the baseline of every CPU ratio
   GPU (only when torch.cuda.is_available()): torch.nn.LSTM (cuDNN), the from-scratch LSTM, and the
   from-scratch LSTM under torch.compile; ratios against cuDNN.
@@ -39,6 +41,21 @@ sys.path.insert(0, str(REPO))
 from autograder.testkit.reference.lstm_numpy import (lstm_backward, lstm_backward_naive, lstm_forward,  # noqa: E402
                                              lstm_forward_naive)
 from autograder.testkit.reference.lstm_torch import ScratchLSTM  # noqa: E402
+
+PAGE = REPO / "book" / "appendix_speed.md"
+SEQUENCE_ROW = "PyTorch, whole sequence, one autograd.Function"
+
+
+def page_function():
+    """LSTMSequence and FastLSTM, executed from the appendix page's code cell that defines them."""
+    import re
+
+    text = PAGE.read_text()
+    cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
+    src = next(c for c in cells if "class LSTMSequence(torch.autograd.Function)" in c)
+    namespace = {"torch": torch}
+    exec(compile(src, f"{PAGE}:LSTMSequence", "exec"), namespace)  # noqa: S102 (the course's own page)
+    return namespace["LSTMSequence"], namespace["FastLSTM"]
 
 
 # ------------------------------------------------------------------------------- environment
@@ -141,6 +158,27 @@ def check_scratch(N, T, D, H):
     return worst
 
 
+def check_sequence_function(N, T, D, H, dtype=torch.float64):
+    """The page's FastLSTM against torch.nn.LSTM with the same weights: output, dx and every weight gradient."""
+    _, FastLSTM = page_function()
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(D, H, batch_first=True).to(dtype)
+    mine = FastLSTM(D, H).to(dtype)
+    mine.load_state_dict(ref.state_dict())
+    x = torch.randn(N, T, D, dtype=dtype)
+    dh = torch.randn(N, T, H, dtype=dtype)
+    outs = []
+    for m in (ref, mine):
+        xi = x.clone().requires_grad_()
+        out, _ = m(xi)
+        out.backward(dh)
+        outs.append([out.detach(), xi.grad] + [p.grad for p in m.parameters()])
+    worst = max(_max_rel(a.numpy(), b.numpy()) for a, b in zip(outs[1], outs[0]))
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert worst < tol, f"LSTMSequence differs from torch.nn.LSTM ({worst:.2e})"
+    return worst
+
+
 def run_checks(N, T, D, H) -> dict:
     res = {
         "numpy fused, float64, small": check_numpy(lstm_forward, lstm_backward, "fused", 3, 5, 4, 6, np.float64, 1e-10),
@@ -150,6 +188,8 @@ def run_checks(N, T, D, H) -> dict:
         "numpy fused, float32, benchmark size": check_numpy(lstm_forward, lstm_backward, "fused", N, T, D, H,
                                                             np.float32, 1e-4),
         "torch from scratch, float64, small": check_scratch(3, 5, 4, 6),
+        "torch sequence Function, float64, small": check_sequence_function(3, 5, 4, 6),
+        "torch sequence Function, float32, benchmark size": check_sequence_function(N, T, D, H, torch.float32),
     }
     for k, v in res.items():
         print(f"  check {k:40s} OK (max error / max |value| {v:.1e})")
@@ -255,6 +295,9 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     add("PyTorch from scratch (loop over time)", "cpu",
         *time_torch(ScratchLSTM(D, H), N, T, D, H, "cpu", a.repeat, clock), "torch.nn.LSTM (CPU)")
+    torch.manual_seed(0)
+    add(SEQUENCE_ROW, "cpu", *time_torch(page_function()[1](D, H), N, T, D, H, "cpu", a.repeat, clock),
+        "torch.nn.LSTM (CPU)")
     if a.compile_cpu:
         add("PyTorch from scratch + torch.compile", "cpu",
             *time_torch(torch.compile(ScratchLSTM(D, H)), N, T, D, H, "cpu", a.repeat, clock), "torch.nn.LSTM (CPU)")
@@ -285,22 +328,30 @@ def main(argv=None) -> int:
     if gpu_note:
         print(gpu_note)
     fused = next(r for r in rows if r["name"] == "NumPy, fused gates, preallocated")
-    verdict = "meets" if fused["ratio"] <= 3 else "MISSES"
-    print(f"\nNumPy fused float32 forward+backward = {fused['ratio']:.2f}x torch.nn.LSTM on CPU: {verdict} the "
-          "target of at most 3x")
+    seq = next(r for r in rows if r["name"] == SEQUENCE_ROW)
+    # the targets are set at the default size (N=64, T=100, D=H=128, one thread); elsewhere only the ratios
+    at_target_size = (N, T, D, H, a.threads) == (64, 100, 128, 128, 1)
+    for label, r, limit in (("NumPy fused float32", fused, 3.0), ("PyTorch whole-sequence Function", seq, 1.5)):
+        verdict = (f": {'meets' if r['ratio'] <= limit else 'MISSES'} the target of at most {limit:g}x"
+                   if at_target_size else " (the target applies at the default size only)")
+        print(f"{label} forward+backward = {r['ratio']:.2f}x torch.nn.LSTM on CPU{verdict}")
     # flat keys for benchmarks/run_all.py, which lists every top-level number whose key holds "ratio"
     slugs = {"NumPy, textbook loop (per-gate products)": "numpy_textbook_vs_torch_cpu_ratio",
              "NumPy, fused gates, preallocated": "numpy_fused_vs_torch_cpu_ratio",
              "NumPy, fused gates, preallocated, float64": "numpy_fused_float64_vs_torch_cpu_ratio",
              "PyTorch from scratch (loop over time)": "scratch_torch_vs_torch_cpu_ratio",
              "PyTorch from scratch + torch.compile": "scratch_torch_compiled_vs_torch_cpu_ratio",
+             SEQUENCE_ROW: "sequence_function_vs_torch_cpu_ratio",
              "PyTorch from scratch, GPU": "scratch_torch_gpu_vs_cudnn_ratio",
              "PyTorch from scratch + torch.compile, GPU": "scratch_torch_compiled_gpu_vs_cudnn_ratio"}
     flat = {slugs[r["name"]]: round(r["ratio"], 3) for r in rows if r["name"] in slugs}
     if a.json:
         doc = {**flat, "shape": {"N": N, "T": T, "D": D, "H": H}, "clock": clock_name, "environment": env,
                "checks": checks, "rows": rows, "gpu_note": gpu_note,
-               "target": {"numpy_fused_vs_torch_cpu_at_most": 3.0, "measured": round(fused["ratio"], 3)},
+               "target": {"numpy_fused_vs_torch_cpu_at_most": 3.0, "measured": round(fused["ratio"], 3),
+                          "sequence_function_vs_torch_cpu_at_most": 1.5,
+                          "sequence_function_measured": round(seq["ratio"], 3)},
+               "load_average": [round(v, 2) for v in os.getloadavg()],
                "command": "python benchmarks/bench_models.py " + " ".join(argv if argv is not None else sys.argv[1:])}
         a.json.write_text(json.dumps(doc, indent=1) + "\n")
         print("wrote", a.json)

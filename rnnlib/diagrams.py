@@ -40,27 +40,32 @@ class Diagram:
 
     def __init__(self, width: int, height: int, title: str):
         self.w, self.h, self.title, self.items, self.colors = width, height, title, [], set()
+        self.ops = []  # the same drawing as primitives, for the PNG (the PDF build cannot show SVG)
 
     # primitives -----------------------------------------------------------------------------
     def text(self, x, y, s, size=15, color=INK, anchor="middle", italic=False, weight="normal"):
         style = ' font-style="italic"' if italic else ""
+        self.ops.append(("text", x, y, s, size, color, anchor, weight))
         self.items.append(f'<text x="{x}" y="{y}" font-size="{size}" fill="{color}" text-anchor="{anchor}" '
                           f'dominant-baseline="central" font-weight="{weight}"{style}>{_label(s)}</text>')
 
     def box(self, x, y, w, h, label="", fill=FILL["cell"], stroke=INK, size=16, rx=7, dash=False):
         d = ' stroke-dasharray="5 4"' if dash else ""
+        self.ops.append(("rect", x - w / 2, y - h / 2, x + w / 2, y + h / 2, rx, fill, stroke))
         self.items.append(f'<rect x="{x - w / 2}" y="{y - h / 2}" width="{w}" height="{h}" rx="{rx}" '
                           f'fill="{fill}" stroke="{stroke}" stroke-width="1.5"{d}/>')
         if label:
             self.text(x, y, label, size=size, color=stroke if stroke != INK else INK)
 
     def op(self, x, y, symbol, r=13, stroke=INK):
+        self.ops.append(("circle", x, y, r, stroke))
         self.items.append(f'<circle cx="{x}" cy="{y}" r="{r}" fill="white" stroke="{stroke}" stroke-width="1.5"/>')
         self.text(x, y + 0.5, symbol, size=18, color=stroke)
 
     def arrow(self, *points, color=INK, width=1.8, dash=False, head=True):
         self.colors.add(color)
         pts = " ".join(f"{x},{y}" for x, y in points)
+        self.ops.append(("line", points, color, width, dash, head))
         d = ' stroke-dasharray="6 4"' if dash else ""
         m = f' marker-end="url(#a{color[1:]})"' if head else ""
         self.items.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="{width}" '
@@ -79,6 +84,13 @@ class Diagram:
     def _repr_svg_(self) -> str:
         return self.svg()
 
+    def png(self, scale: float = 2.0) -> bytes:
+        """The drawing rasterised with Pillow (for outputs that cannot show SVG: the PDF build)."""
+        return _rasterise(self, scale)
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
     def __repr__(self) -> str:  # what a text-only output (the PDF, a terminal) shows instead of the drawing
         return f"[diagram: {self.title}]"
 
@@ -86,6 +98,82 @@ class Diagram:
         path = Path(path)
         path.write_text(self.svg())
         return path
+
+
+def _font(size):
+    from PIL import ImageFont
+    import matplotlib
+
+    path = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+    return ImageFont.truetype(str(path), max(1, round(size)))
+
+
+def _rasterise(d: Diagram, k: float) -> bytes:
+    """Draw d's primitives with Pillow at scale k; returns PNG bytes."""
+    import io
+    import math
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (round(d.w * k), round(d.h * k)), "white")
+    draw = ImageDraw.Draw(img)
+    for op in d.ops:
+        kind = op[0]
+        if kind == "rect":
+            _, x0, y0, x1, y1, rx, fill, stroke = op
+            draw.rounded_rectangle([x0 * k, y0 * k, x1 * k, y1 * k], radius=rx * k, fill=fill, outline=stroke,
+                                   width=round(1.5 * k))
+        elif kind == "circle":
+            _, x, y, r, stroke = op
+            draw.ellipse([(x - r) * k, (y - r) * k, (x + r) * k, (y + r) * k], fill="white", outline=stroke,
+                         width=round(1.5 * k))
+        elif kind == "line":
+            _, pts, color, width, dash, head = op
+            pts = [(px * k, py * k) for px, py in pts]
+            segments = list(zip(pts, pts[1:]))
+            if head and segments:  # stop the last segment at the arrowhead's base
+                (ax, ay), (bx, by) = segments[-1]
+                L = math.hypot(bx - ax, by - ay) or 1.0
+                ux, uy = (bx - ax) / L, (by - ay) / L
+                size = 11 * k
+                base = (bx - ux * size * 0.9, by - uy * size * 0.9)
+                segments[-1] = ((ax, ay), base)
+                draw.polygon([(bx, by), (bx - ux * size - uy * size / 2, by - uy * size + ux * size / 2),
+                              (bx - ux * size + uy * size / 2, by - uy * size - ux * size / 2)], fill=color)
+            for (ax, ay), (bx, by) in segments:
+                if not dash:
+                    draw.line([(ax, ay), (bx, by)], fill=color, width=max(1, round(width * k)))
+                    continue
+                L = math.hypot(bx - ax, by - ay)
+                on, off, t = 6 * k, 4 * k, 0.0
+                while t < L:
+                    t1 = min(t + on, L)
+                    draw.line([(ax + (bx - ax) * t / L, ay + (by - ay) * t / L),
+                               (ax + (bx - ax) * t1 / L, ay + (by - ay) * t1 / L)], fill=color,
+                              width=max(1, round(width * k)))
+                    t = t1 + off
+        elif kind == "text":
+            _, x, y, s, size, color, anchor, weight = op
+            pieces = []  # (text, size factor, baseline shift in em)
+            pos = 0
+            for m in re.finditer(r"_\{([^}]*)\}|_(\w)|\^\{([^}]*)\}|\^(\w)", s):
+                pieces.append((s[pos:m.start()], 1.0, 0.0))
+                sub, sub1, sup, sup1 = m.groups()
+                pieces.append(((sub or sub1), 0.75, 0.3) if (sub is not None or sub1 is not None)
+                              else ((sup or sup1), 0.7, -0.45))
+                pos = m.end()
+            pieces.append((s[pos:], 1.0, 0.0))
+            pieces = [(t.replace("-", "\u2212"), f, sh) for t, f, sh in pieces if t]
+            fonts = [_font(size * f * k) for _, f, _ in pieces]
+            widths = [fnt.getlength(t) for (t, _, _), fnt in zip(pieces, fonts)]
+            total = sum(widths)
+            cx = x * k - {"start": 0, "middle": total / 2, "end": total}[anchor]
+            for (t, f, sh), fnt, wdt in zip(pieces, fonts, widths):
+                draw.text((cx, y * k + sh * size * k), t, fill=color, font=fnt, anchor="lm")
+                cx += wdt
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 def _legend(d: Diagram, x, y, entries):
@@ -139,26 +227,27 @@ def lstm_cell(stage: str | None = None) -> Diagram:
     d.text(565, yc - 26, "c_{t}", size=16)
     # the input bus: [h_{t-1}; x_t]
     d.text(30, yb + 26, "h_{t-1}", size=16)
-    d.arrow((16, yb), (420, yb), color=INK, head=False)
+    d.arrow((16, yb), (420, yb), color=INK, head=False)  # ends at the last gate, o
     d.box(75, 345, 50, 30, "x_{t}", fill=FILL["io"])
     d.arrow((75, 330), (75, yb), head=False)
-    gates = [("f", 150, "σ", FILL["sigma"]), ("i", 230, "σ", FILL["sigma"]), ("g", 310, "tanh", FILL["tanh"]),
-             ("o", 400, "σ", FILL["sigma"])]
+    gates = [("f", 150, "σ", FILL["sigma"]), ("i", 230, "σ", FILL["sigma"]), ("g", 340, "tanh", FILL["tanh"]),
+             ("o", 420, "σ", FILL["sigma"])]
     for name, x, fn, fill in gates:
         d.arrow((x, yb), (x, 232), color=col(name))
         d.box(x, 212, 56 if fn == "σ" else 64, 38, fn, fill=fill if on(name) else "#f4f4f4", stroke=col(name))
-        d.text(x + (34 if fn == "σ" else 40), 238, f"{name}_{{t}}", size=15, color=col(name), anchor="start")
+        # each gate's name on its own output line, just above its box (left of the line)
+        d.text(x - 7, 176, f"{name}_{{t}}", size=15, color=col(name), anchor="end")
     d.arrow((150, 193), (150, yc + 13), color=col("f"))                 # f -> multiply the old memory
-    d.op(270, 140, "×", stroke=col("i"))
-    d.arrow((230, 193), (230, 140), (257, 140), color=col("i"))           # i ->
-    d.arrow((310, 193), (310, 140), (283, 140), color=col("g"))           # g ->
-    d.arrow((270, 127), (270, yc + 13), color=col("i"))                   # i * g -> add to the memory
+    d.op(300, 140, "×", stroke=col("i"))                                  # i * g, right under the +
+    d.arrow((230, 193), (230, 140), (287, 140), color=col("i"))           # i ->
+    d.arrow((340, 193), (340, 140), (313, 140), color=col("g"))           # g ->
+    d.arrow((300, 127), (300, yc + 13), color=col("i"))                   # i * g -> added to the memory at the +
     # the output: h_t = o * tanh(c_t)
     d.arrow((480, yc), (480, 103), color=col("tanh_c"))
     d.box(480, 122, 64, 34, "tanh", fill=FILL["tanh"] if on("tanh_c") else "#f4f4f4", stroke=col("tanh_c"))
     d.arrow((480, 139), (480, 197), color=col("tanh_c"))
     d.op(480, 210, "×", stroke=col("o"))
-    d.arrow((400, 193), (400, 170), (467, 205), color=col("o"))
+    d.arrow((420, 193), (420, 170), (467, 205), color=col("o"))
     d.arrow((480, 223), (480, yb), (585, yb), color=col("o"))
     d.text(565, yb + 26, "h_{t}", size=16)
     return d
@@ -221,17 +310,19 @@ def gradient_highway() -> Diagram:
 
 
 def bidirectional_stack(T: int = 4, layers: int = 2) -> Diagram:
-    """A stacked bidirectional RNN: each layer has a forward row (blue) and a reverse row (orange)."""
+    """A stacked bidirectional RNN: each layer has a forward row (blue) and a reverse row (orange); at each
+    position the two states are concatenated ([ ; ] node), and that is what the next layer and the output read."""
     dx, x0, row = 120, 130, 62
-    height = 80 + layers * 2 * row + 40 + 60
+    height = 95 + layers * (45 + row + 51) + 50
     d = Diagram(x0 + dx * (T - 1) + 80, height, f"A {layers}-layer bidirectional RNN")
     y_in = height - 70
     for k in range(T):
         d.box(x0 + dx * k, y_in, 50, 30, f"x_{{{k + 1}}}", fill=FILL["io"])
     prev_y = y_in - 15
     for layer in range(layers):
-        y_f = y_in - 60 - 2 * row * layer
+        y_f = prev_y - 45
         y_r = y_f - row
+        y_c = y_r - 40  # the concatenation node
         for k in range(T):
             cx = x0 + dx * k
             # the layer's input reaches both directions (grey): up the left side of the column
@@ -243,17 +334,20 @@ def bidirectional_stack(T: int = 4, layers: int = 2) -> Diagram:
             if k < T - 1:
                 d.arrow((cx + 29, y_f), (cx + dx - 31, y_f), color=FWD)
                 d.arrow((cx + dx - 29, y_r + 6), (cx + 31, y_r + 6), color=REV)
-            # both directions' states, concatenated, go up to the next layer
-            d.arrow((cx + 22, y_f - 16), (cx + 22, y_r + 16), color=GREY, width=1.0, head=False)
+            # both states go into the concatenation node: the reverse one straight up, the forward one
+            # up the right side of the column
+            d.arrow((cx, y_r - 16), (cx, y_c + 12), color=REV, width=1.6)
+            d.arrow((cx + 29, y_f - 8), (cx + 44, y_f - 8), (cx + 44, y_c), (cx + 25, y_c), color=FWD, width=1.6)
+            d.box(cx, y_c, 48, 24, "[ ; ]", fill="white", size=14, rx=5)
         d.text(8, (y_f + y_r) / 2, f"layer {layer}", size=14, anchor="start", color=INK)
-        prev_y = y_r - 16
+        prev_y = y_c - 12
     y_out = prev_y - 30
     for k in range(T):
         cx = x0 + dx * k
         d.arrow((cx, prev_y), (cx, y_out + 12))
         d.text(cx, y_out, f"y_{{{k + 1}}}", size=15)
     d.text(x0 + dx * (T - 1) / 2, height - 22,
-           "each output is [→ state ; ← state]; the next layer reads both", size=14, color=INK)
+           "[ ; ]: each output is [→ state ; ← state]; the next layer reads both", size=14, color=INK)
     return d
 
 

@@ -47,7 +47,8 @@ class Regressor(nn.Module):
         return self.out(h[:, -1]).squeeze(-1)  # (N,)
 
 
-def train(kind: str, cfg: dict = CONFIG, log=print) -> dict:
+def train(kind: str, cfg: dict = CONFIG, log=print, keep: dict | None = None) -> dict:
+    """Train one model; the record of its run. With `keep`, keep["model"] is the trained model."""
     torch.manual_seed(cfg["seed"])
     g_val = torch.Generator().manual_seed(12345)
     xv, yv = adding_batch(cfg["n_val"], cfg["T"], g_val)
@@ -72,6 +73,8 @@ def train(kind: str, cfg: dict = CONFIG, log=print) -> dict:
         nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
         opt.step()
         train_seconds += time.perf_counter() - t0
+    if keep is not None:
+        keep["model"] = model
     n_params = sum(p.numel() for p in model.rnn.parameters())
     return {"steps": steps, "val_mse": mses, "final_mse": mses[-1], "best_mse": min(mses),
             "ms_per_step": round(1000 * train_seconds / cfg["steps"], 2), "recurrent_params": n_params}
