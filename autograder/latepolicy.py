@@ -361,3 +361,59 @@ class LatePolicy:
         return "none", ("nbgrader's methods are none and zero only: its gradebook flags late work without "
                         "the course's penalty; the combined CSV, grades.csv and the exports apply it ("
                         + self.describe() + ")")
+
+
+# ------------------------------------------------------------------ where the policy and the times come from
+def find(path: str | Path | None = None) -> LatePolicy:
+    """The course's policy: ``path`` when given, else ``late_policy.yml`` in the current directory, else in
+    the course repository; none of these: ``LatePolicy.none()``."""
+    if path is not None:
+        return LatePolicy.load(path)
+    for d in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (d / DEFAULT_FILE).is_file():
+            return LatePolicy.load(d / DEFAULT_FILE)
+    return LatePolicy.none()
+
+
+def read_timestamp(folder: str | Path) -> datetime | None:
+    """The submission time that ``nbgrader collect`` / ``zip_collect`` write in ``<folder>/timestamp.txt``
+    ("2026-10-08 17:00:00.000000 UTC"); None when there is none. An unreadable one raises LatePolicyError."""
+    p = Path(folder) / "timestamp.txt"
+    try:
+        text = p.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    if not text:
+        return None
+    return parse_time(text)
+
+
+def lateness_of(doc: dict, policy: LatePolicy, submitted: datetime | str | None = None) -> Lateness:
+    """The Lateness of one results.json document: its submission time is ``submitted`` when given, else the
+    time the grader recorded in ``doc["late"]["submitted"]`` (from timestamp.txt); no time: on time."""
+    if submitted is None:
+        rec = doc.get("late") if isinstance(doc.get("late"), dict) else {}
+        submitted = rec.get("submitted")
+    lat = policy.assess(str(doc["assignment"]), str(doc["student_id"]), submitted)
+    if submitted is None:
+        from dataclasses import replace
+        lat = replace(lat, words="no submission time (no timestamp.txt): on time")
+    return lat
+
+
+def stamp(doc: dict, policy: LatePolicy, submitted: datetime | str | None) -> bool:
+    """Record the lateness and the score after the penalty in a results.json document (keys ``late`` and
+    ``final_score``; ``score`` stays the sum of the tests' points). Returns whether the document changed.
+    Nothing is added when there is neither a submission time nor a due date (the document stays as the
+    grader wrote it)."""
+    lat = lateness_of(doc, policy, submitted)
+    if lat.submitted is None and lat.due is None:
+        changed = "late" in doc or "final_score" in doc
+        doc.pop("late", None)
+        doc.pop("final_score", None)
+        return changed
+    rec = lat.to_dict()
+    final = lat.apply(float(doc["score"]), float(doc["max_score"]))
+    changed = doc.get("late") != rec or doc.get("final_score") != final
+    doc["late"], doc["final_score"] = rec, final
+    return changed
