@@ -352,7 +352,8 @@ def run_local(jobs: list[Job], workers: int, limits: Limits, on_done) -> None:
 # ---------------------------------------------------------------------------- the run
 def grade_class(submitted: Path, out: Path, assignment: str | None = None, workers: int = 1,
                 force: bool = False, limits: Limits | None = None, progress: bool = True,
-                scheduler: str | None = None, only: list[str] | None = None, wait: bool = False) -> Summary:
+                scheduler: str | None = None, only: list[str] | None = None, wait: bool = False,
+                late_policy=None) -> Summary:
     limits = limits or Limits()
     summary = Summary()
     try:

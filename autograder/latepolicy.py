@@ -364,12 +364,12 @@ class LatePolicy:
 
 
 # ------------------------------------------------------------------ where the policy and the times come from
-def find(path: str | Path | None = None) -> LatePolicy:
-    """The course's policy: ``path`` when given, else ``late_policy.yml`` in the current directory, else in
-    the course repository; none of these: ``LatePolicy.none()``."""
+def find(path: str | Path | None = None, root: str | Path | None = None) -> LatePolicy:
+    """The course's policy: ``path`` when given, else ``late_policy.yml`` in ``root`` (a course root, e.g.
+    nbgrader's), else in the current directory, else in the course repository; none: ``LatePolicy.none()``."""
     if path is not None:
         return LatePolicy.load(path)
-    for d in (Path.cwd(), Path(__file__).resolve().parent.parent):
+    for d in ([Path(root)] if root is not None else []) + [Path.cwd(), Path(__file__).resolve().parent.parent]:
         if (d / DEFAULT_FILE).is_file():
             return LatePolicy.load(d / DEFAULT_FILE)
     return LatePolicy.none()
