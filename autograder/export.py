@@ -297,8 +297,8 @@ def _cell(doc, function, non_submitters: str) -> str:
 def canvas_headers(res: ClassResults, roster: Roster | None, explicit: dict) -> dict:
     heads = {}
     for a in res.assignments:
-        if a in explicit:
-            heads[a] = explicit[a]
+        if a in explicit:  # a full "Name (id)" header, or a Canvas assignment's name found in a Canvas roster
+            heads[a] = roster.canvas_headers.get(explicit[a], explicit[a]) if roster is not None else explicit[a]
         elif roster is not None and a in roster.canvas_headers:
             heads[a] = roster.canvas_headers[a]
         else:

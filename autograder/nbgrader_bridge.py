@@ -293,8 +293,11 @@ def _write_penalty(gb, policy, a: str, sid: str) -> None:
     scores = [max(0.0, float(nb.score or 0.0)) for nb in nbs]
     raw = sum(scores)
     total = lat.penalty(raw, float(sub.max_score or 0.0))
-    for nb, sc in zip(nbs, scores):
-        nb.late_submission_penalty = (total * sc / raw) if raw > 0 and lat.late else (0.0 if lat.late else None)
+    each = [lat.penalty(sc, float(nb.max_score or 0.0)) for nb, sc in zip(nbs, scores)]
+    if abs(sum(each) - total) > 1e-6:  # a penalty of the maximum, floored at 0: shared in proportion
+        each = [total * sc / raw if raw > 0 else 0.0 for sc in scores]
+    for nb, pen in zip(nbs, each):
+        nb.late_submission_penalty = pen if lat.late else None  # nbgrader: None when not late
     gb.db.commit()
 
 
