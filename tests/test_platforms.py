@@ -209,14 +209,14 @@ def test_roster_names_unknown_submitters_and_fills_sis_columns(klass, tmp_path):
     root = klass
     short = tmp_path / "roster.csv"  # our own roster format, without two of the students
     short.write_text("id,name,email,sis_user_id,sis_login_id,section\n"
-                     "s1ontime,\"Ada, Lovelace\",ada@example.edu,U1,ada,S1\n"
+                     "s1ontime,\"Lovelace, Ada\",ada@example.edu,U1,ada,S1\n"
                      "s2grace,Grace Hopper,grace@example.edu,U2,grace,S1\n"
                      f"{ABSENT},Alan Turing,alan@example.edu,U8,alan,S2\n")
     r = _cli("export", str(root / "results"), "--format", "canvas", "--roster", str(short), "--late-policy",
              str(root / "late_policy.yml"), "--non-submitters", "missing")
     assert r.returncode == 0, r.stderr
     rows = _rows(r.stdout)
-    assert [row[:5] for row in rows[2:]] == [["Ada, Lovelace", "", "U1", "ada", "S1"],
+    assert [row[:5] for row in rows[2:]] == [["Lovelace, Ada", "", "U1", "ada", "S1"],
                                              ["Grace Hopper", "", "U2", "grace", "S1"],
                                              ["Alan Turing", "", "U8", "alan", "S2"]]
     assert rows[4][5] == ""  # --non-submitters missing: left for Canvas's missing policy
