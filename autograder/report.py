@@ -154,11 +154,12 @@ def analyse(res: ClassResults, roster: Roster | None = None) -> dict:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222;overflow-wrap:anywhere}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+p,li,h1,h2,h3{overflow-wrap:anywhere}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f4f4f4;white-space:nowrap}td{overflow-wrap:break-word;max-width:40em}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 img{max-width:100%;height:auto}code{font-size:.95em}.low{color:#c0392b;font-weight:600}.muted{color:#777}
 @media (max-width:600px){body{margin:1em auto;padding:0 .5em}h1{font-size:1.3em}table{font-size:.78em}}
 """
