@@ -58,18 +58,19 @@ def main(argv=None) -> int:
     exp.add_argument("--assignment", metavar="NAME", help="only this assignment")
     exp.add_argument("--per-assignment", action="store_true", help="canvas: one column per assignment (the default)")
     exp.add_argument("--per-question", action="store_true", help="canvas: one column per graded name instead")
-    for sp_ in (exp, rep_ := sub.add_parser("report", help="a self-contained HTML page: where the class struggles")):
-        sp_.add_argument("--roster", type=Path, metavar="CSV", help="the class list (id, name, email, sis_user_id, "
-                         "sis_login_id, section) or Canvas's own gradebook export: every rostered student gets a row")
-        sp_.add_argument("--late-policy", type=Path, metavar="FILE", help="default: late_policy.yml (see grade)")
     exp.add_argument("--non-submitters", choices=["zero", "missing"], default="zero",
                      help="a rostered student without a result: an explicit 0 (default) or missing (empty in "
                      "Canvas/Moodle, 'missing' in the long format)")
     exp.add_argument("--canvas-column", action="append", default=[], metavar="ASSIGNMENT=HEADER",
                      help="Canvas column for ASSIGNMENT, e.g. 'ch02_rnn=RNN lab (73412)' (default: taken from a "
                      "Canvas roster's headers, else the assignment name, which Canvas imports as a new assignment)")
-    rep_.add_argument("results", type=Path, metavar="RESULTS_DIR")
-    rep_.add_argument("--out", type=Path, metavar="FILE.html", help="default: RESULTS_DIR/report.html")
+    rep = sub.add_parser("report", help="a self-contained HTML page: where the class struggles")
+    rep.add_argument("results", type=Path, metavar="RESULTS_DIR")
+    rep.add_argument("--out", type=Path, metavar="FILE.html", help="default: RESULTS_DIR/report.html")
+    for sp_ in (exp, rep):
+        sp_.add_argument("--roster", type=Path, metavar="CSV", help="the class list (id, name, email, sis_user_id, "
+                         "sis_login_id, section) or Canvas's own gradebook export: every rostered student gets a row")
+        sp_.add_argument("--late-policy", type=Path, metavar="FILE", help="default: late_policy.yml (see grade)")
     # -- end publishing
     a = p.parse_args(argv)
 
