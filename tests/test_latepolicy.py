@@ -116,3 +116,22 @@ def test_missing_file_is_clear(tmp_path):
 def test_duration_words():
     assert duration_words(1) == "1 min" and duration_words(0.01) == "1 min" and duration_words(0) == "0 min"
     assert duration_words(39 * 60) == "1 d 15 h" and duration_words(185) == "3 h 5 min" and duration_words(1440) == "1 d"
+
+
+@pytest.mark.parametrize("policy, method", [("due: {x: 2026-10-08 17:00}\nzero_after_days: 0\n", "zero"),
+                                            ("due: {x: 2026-10-08 17:00}\npercent: 10\n", "none"),
+                                            (None, "none")])
+def test_nbgrader_config_takes_the_nearest_method_from_the_policy(tmp_path, policy, method):
+    """nbgrader_config.py maps late_policy.yml onto nbgrader's none/zero (for an `nbgrader autograde` by hand)."""
+    import shutil
+
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from conftest import REPO
+
+    shutil.copy(REPO / "nbgrader_config.py", tmp_path)
+    if policy is not None:
+        (tmp_path / "late_policy.yml").write_text(policy)
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
+    assert cfg.LateSubmissionPlugin.penalty_method == method
+    assert "student_id" in cfg.FileNameCollectorPlugin.named_regexp  # zip_collect's pattern is set
