@@ -114,21 +114,67 @@ def append_log(out: Path, msg: str) -> None:
         pass
 
 
-def rebuild_grades_csv(out: Path) -> int:
-    """grades.csv from every results.json under ``out``; returns the number of rows."""
-    rows = []
+def rebuild_grades_csv(out: Path, submitted: Path | None = None, late_policy=None) -> int:
+    """grades.csv from every results.json under ``out``; returns the number of rows.
+
+    With ``late_policy`` (autograder/latepolicy.py), each results.json first gets its lateness (``late``)
+    and its score after the penalty (``final_score``) from ``submitted/<student>/<assignment>/timestamp.txt``,
+    and grades.csv gets the columns ``final_score, late, minutes_late, late_penalty``. With ``submitted``, a
+    result whose submission or hidden tests changed since it was graded (e.g. other students after
+    ``--only``) is marked ``stale`` in grades.csv and named on stderr."""
+    from . import latepolicy
+
+    rows, stale = [], []
     for p in sorted(out.glob("*/*/results.json")):
         try:
             r = json.loads(p.read_text(encoding="utf-8"))
-            rows.append((str(r["student_id"]), str(r["assignment"]), float(r["score"]), float(r["max_score"])))
+            s, a = str(r["student_id"]), str(r["assignment"])
+            if late_policy is not None:
+                folder = submitted / s / a if submitted is not None else None
+                try:
+                    when = latepolicy.read_timestamp(folder) if folder is not None else None
+                except ValueError:
+                    when = None
+                    runner.log(f"{s}/{a}: timestamp.txt is not a time (e.g. 2026-10-01 17:00:00 UTC): "
+                               "graded as on time")
+                if when is None and isinstance(r.get("late"), dict):
+                    when = r["late"].get("submitted")
+                if latepolicy.stamp(r, late_policy, when):
+                    atomic_write(p, json.dumps(r, indent=1, ensure_ascii=False, sort_keys=False))
+            is_stale = False
+            if submitted is not None and (submitted / s / a).is_dir() and r.get("submission_hash"):
+                try:
+                    now = runner.submission_hash(runner.read_submission(submitted, s, a), a)
+                    is_stale = now != r["submission_hash"]
+                except Exception:  # noqa: BLE001 (an unreadable folder is the grader's to report)
+                    is_stale = False
+            if is_stale:
+                stale.append(f"{s}/{a}")
+            late = r.get("late") if isinstance(r.get("late"), dict) else None
+            rows.append((s, a, float(r["score"]), float(r["max_score"]), late,
+                         float(r.get("final_score", r["score"])), is_stale))
         except (OSError, ValueError, KeyError, TypeError):
             continue
+    with_late = any(row[4] is not None and row[4].get("due") for row in rows)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student_id", "assignment", "score", "max_score"])
-    for s, a, sc, mx in sorted(rows):
-        w.writerow([s, a, _num(sc), _num(mx)])
+    w.writerow(["student_id", "assignment", "score", "max_score"]
+               + (["final_score", "late", "minutes_late", "late_penalty"] if with_late else [])
+               + (["stale"] if stale else []))
+    for s, a, sc, mx, late, final, is_stale in sorted(rows, key=lambda t: (t[0], t[1])):
+        row = [s, a, _num(sc), _num(mx)]
+        if with_late:
+            late = late or {}
+            row += [_num(final), "yes" if late.get("late") else "no", _num(round(late.get("minutes_late") or 0, 1)),
+                    _num(round(sc - final, 4))]
+        if stale:
+            row.append("yes" if is_stale else "")
+        w.writerow(row)
     atomic_write(out / "grades.csv", buf.getvalue())
+    if stale:
+        runner.log(f"{len(stale)} result(s) are stale (graded before their hidden tests or submission changed; "
+                   f"marked in grades.csv): {', '.join(stale[:8])}{', ...' if len(stale) > 8 else ''}; regrade "
+                   "them with --force (or --only STUDENT)")
     return len(rows)
 
 
@@ -318,7 +364,8 @@ def run_local(jobs: list[Job], workers: int, limits: Limits, on_done) -> None:
 # ---------------------------------------------------------------------------- the run
 def grade_class(submitted: Path, out: Path, assignment: str | None = None, workers: int = 1,
                 force: bool = False, limits: Limits | None = None, progress: bool = True,
-                scheduler: str | None = None, only: list[str] | None = None, wait: bool = False) -> Summary:
+                scheduler: str | None = None, only: list[str] | None = None, wait: bool = False,
+                late_policy=None) -> Summary:
     limits = limits or Limits()
     summary = Summary()
     try:
@@ -381,9 +428,9 @@ def grade_class(submitted: Path, out: Path, assignment: str | None = None, worke
                 run_local(jobs, max(1, min(workers, len(jobs))), limits, on_done)
         if bar is not None:
             bar.close()
-        rebuild_grades_csv(out)  # while the lock is held: the next run waits for a whole file
+        rebuild_grades_csv(out, submitted, late_policy)  # while the lock is held: the next run waits for a whole file
     except Interrupted as e:
-        _finish(out)
+        _finish(out, submitted=submitted, late_policy=late_policy)
         runner.log(f"interrupted ({e}): results written so far are kept; grades.csv rebuilt from them")
         raise
     except RunError:
@@ -397,9 +444,9 @@ def grade_class(submitted: Path, out: Path, assignment: str | None = None, worke
     return summary
 
 
-def _finish(out: Path, quiet: bool = False) -> None:
+def _finish(out: Path, quiet: bool = False, submitted: Path | None = None, late_policy=None) -> None:
     try:
-        rebuild_grades_csv(out)
+        rebuild_grades_csv(out, submitted, late_policy)
     except RunError as e:
         if not quiet:
             runner.log(str(e))

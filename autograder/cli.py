@@ -32,6 +32,8 @@ def main(argv=None) -> int:
                    help="grade even where no isolation is possible (not root, no bubblewrap, no user "
                         "namespaces): student code could read the grader's files; recorded in every result")
     g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--late-policy", type=Path, metavar="FILE", help="the course's late policy (default: "
+                   "late_policy.yml in the current directory or the course; docs/publishing.md)")
     sub.add_parser("list", help="list assignments and their graded tests")
     sp = sub.add_parser("sync-points", help="set each visible test cell's nbgrader points to the hidden points "
                         "of the functions it checks (in solutions/; then run make release)")
@@ -43,6 +45,7 @@ def main(argv=None) -> int:
     gbp.add_argument("--force", action="store_true", help="reload every result, even unchanged ones")
     gbp.add_argument("--export", type=Path, metavar="CSV", help="then write the combined totals (our scores with "
                      "nbgrader's manual grades and late penalties) to CSV")
+    gbp.add_argument("--late-policy", type=Path, metavar="FILE", help="default: late_policy.yml (see grade)")
     # -- publishing: gradescope, export, report (autograder/gradescope.py, export.py, report.py)
     gsp = sub.add_parser("gradescope", help="write a Gradescope autograder zip for ASSIGNMENT")
     gsp.add_argument("assignment", metavar="ASSIGNMENT")
@@ -54,13 +57,24 @@ def main(argv=None) -> int:
     gsp.add_argument("--visibility", default="visible", help="Gradescope's visibility of the tests")
     exp = sub.add_parser("export", help="grades for an LMS: one row per student, a points-possible row")
     exp.add_argument("results", type=Path, metavar="RESULTS_DIR")
-    exp.add_argument("--format", choices=["canvas", "per-question"], default="per-question")
+    exp.add_argument("--format", choices=["canvas", "moodle", "long", "per-question"], default="per-question")
     exp.add_argument("--out", type=Path, metavar="FILE", help="default: standard output")
     exp.add_argument("--assignment", metavar="NAME", help="only this assignment")
-    exp.add_argument("--per-assignment", action="store_true", help="canvas: one column per assignment")
+    exp.add_argument("--per-assignment", action="store_true", help="canvas: one column per assignment (the default)")
+    exp.add_argument("--per-question", action="store_true", help="canvas: one column per graded name instead")
+    exp.add_argument("--non-submitters", choices=["zero", "missing"], default="zero",
+                     help="a rostered student without a result: an explicit 0 (default) or missing (empty in "
+                     "Canvas/Moodle, 'missing' in the long format)")
+    exp.add_argument("--canvas-column", action="append", default=[], metavar="ASSIGNMENT=HEADER",
+                     help="Canvas column for ASSIGNMENT, e.g. 'ch02_rnn=RNN lab (73412)' (default: taken from a "
+                     "Canvas roster's headers, else the assignment name, which Canvas imports as a new assignment)")
     rep = sub.add_parser("report", help="a self-contained HTML page: where the class struggles")
     rep.add_argument("results", type=Path, metavar="RESULTS_DIR")
     rep.add_argument("--out", type=Path, metavar="FILE.html", help="default: RESULTS_DIR/report.html")
+    for sp_ in (exp, rep):
+        sp_.add_argument("--roster", type=Path, metavar="CSV", help="the class list (id, name, email, sis_user_id, "
+                         "sis_login_id, section) or Canvas's own gradebook export: every rostered student gets a row")
+        sp_.add_argument("--late-policy", type=Path, metavar="FILE", help="default: late_policy.yml (see grade)")
     # -- end publishing
     a = p.parse_args(argv)
 
@@ -94,12 +108,13 @@ def main(argv=None) -> int:
         if not a.results.is_dir():
             print(f"autograder: error: RESULTS_DIR {a.results} is not a directory", file=sys.stderr)
             return 2
-        print(f"autograder: {import_results(a.results, a.submitted, force=a.force)} results loaded into "
-              "nbgrader's gradebook", file=sys.stderr)
+        print(f"autograder: {import_results(a.results, a.submitted, force=a.force, late_policy=a.late_policy)} "
+              "results loaded into nbgrader's gradebook", file=sys.stderr)
         if a.export:
             from .nbgrader_bridge import write_combined_csv
 
-            print(f"autograder: {write_combined_csv(a.export, a.results)} rows written to {a.export}", file=sys.stderr)
+            print(f"autograder: {write_combined_csv(a.export, a.results, late_policy=a.late_policy)} rows written "
+                  f"to {a.export}", file=sys.stderr)
         return 0
 
     if not a.submitted.is_dir():
@@ -118,9 +133,17 @@ def main(argv=None) -> int:
                     notebook_seconds=a.notebook_timeout, submission_seconds=a.submission_timeout,
                     memory_bytes=a.memory_mb * 2**20, allow_weak_isolation=a.allow_weak_isolation)
     only = [s.strip() for s in a.only.split(",") if s.strip()] if a.only else None
+    from . import latepolicy
+
+    try:
+        policy = latepolicy.find(a.late_policy)
+    except latepolicy.LatePolicyError as e:
+        print(f"autograder: error: {e}", file=sys.stderr)
+        return 2
     try:
         s = grade_class(a.submitted, a.out, a.assignment, a.workers, a.force, limits,
-                        progress=not a.no_progress, scheduler=a.scheduler, only=only, wait=a.wait)
+                        progress=not a.no_progress, scheduler=a.scheduler, only=only, wait=a.wait,
+                        late_policy=policy)
     except RunError as e:
         print(f"autograder: error: {e}", file=sys.stderr)
         return 1

@@ -14,10 +14,19 @@ wherever it has some: the student and submission (with the ``timestamp.txt`` tha
 and ``zip_collect`` write, read by nbgrader's ``CourseDirectory``), the submitted notebooks cleaned by
 nbgrader's own sanitising preprocessors into ``autograded/`` (read-only cells restored, outputs
 cleared, each test cell's output replaced by our results for the functions it checks), every grade
-cell's ``auto_score`` and ``needs_manual_grade`` by nbgrader's rule, answer-cell comments, and the late
-penalty by nbgrader's ``AssignLatePenalties`` with the course's ``LateSubmissionPlugin``. Manual grades
-given in formgrader are never touched; ``combined_totals`` adds them to ours, as ``nbgrader export``
+cell's ``auto_score`` and ``needs_manual_grade`` by nbgrader's rule, and answer-cell comments. Manual
+grades given in formgrader are never touched; ``combined_totals`` adds them to ours, as ``nbgrader export``
 does. See docs/grading-nbgrader.md.
+
+The late penalty is the course's one late policy (autograder/latepolicy.py, ``late_policy.yml``), the same
+function on the same timestamp as grades.csv and every export: its due dates and extensions are written
+into the gradebook (so formgrader shows the same lateness) and its penalty into each submitted notebook's
+``late_submission_penalty``, which ``nbgrader export`` subtracts. nbgrader's own methods (``none``,
+``zero``) cannot express a percent per day, a cap or a grace period, so nbgrader's ``AssignLatePenalties``
+is not used. Without a ``late_policy.yml``, nbgrader's settings are the policy: its due dates, and
+``penalty_method = "zero"`` read as "any late work scores 0" (``none``: late work is only flagged); the
+gradebook and the combined CSV then apply them, but ``grade``'s grades.csv and the exports do not know
+them, and a warning says so.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from pathlib import Path
 import nbformat
 
 from . import notebook as nbmod
-from . import classrun, runner
+from . import classrun, latepolicy, runner
 
 
 def cell_functions(nb: dict) -> dict[str, list[str]]:
@@ -169,14 +178,23 @@ def _results_docs(results: Path):
 
 
 def _missing_assignments(cd, names) -> list[str]:
+    """Assignments nbgrader's gradebook lacks, or holds without notebooks: ``nbgrader db assignment add
+    NAME --duedate=...`` before the first load creates an empty one, whose every total would be 0/0. The
+    submissions an earlier load hung on such an empty assignment hold no grade; they are removed so that
+    the notebooks can be added (the due date is kept)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     missing = []
     with Gradebook(cd.db_url, cd.course_id) as gb:
         for a in sorted(set(names)):
             try:
-                gb.find_assignment(a)
+                asg = gb.find_assignment(a)
             except MissingEntry:
+                missing.append(a)
+                continue
+            if not asg.notebooks:
+                for sub in list(asg.submissions):
+                    gb.remove_submission(a, sub.student.id)
                 missing.append(a)
     return missing
 
@@ -199,6 +217,88 @@ def add_assignments(cd, course_root: Path, names) -> None:
             raise SystemExit(f"autograder: could not add {a} to nbgrader's gradebook "
                              f"(nbgrader generate_assignment: {last})")
         print(f"autograder: added {a} to nbgrader's gradebook (from {src})", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------ the late policy
+def course_policy(cfg, path=None, root=None) -> latepolicy.LatePolicy:
+    """The course's late policy (``late_policy.yml``, see autograder/latepolicy.py); without one, nbgrader's
+    ``LateSubmissionPlugin.penalty_method`` mapped onto it: ``zero`` = any late work scores 0, ``none`` =
+    late work flagged only (due dates then come from nbgrader's gradebook)."""
+    try:
+        pol = latepolicy.find(path, root)
+    except latepolicy.LatePolicyError as e:
+        raise SystemExit(f"autograder: {e}") from None
+    if pol.source == "none":
+        method = cfg.LateSubmissionPlugin.get("penalty_method", "none") if "LateSubmissionPlugin" in cfg else "none"
+        if method == "zero":
+            pol = latepolicy.LatePolicy.from_dict({"zero_after_days": 0}, source="nbgrader_config.py (zero)")
+    return pol
+
+
+def _utc(t):
+    """nbgrader keeps times as naive UTC."""
+    from datetime import timezone
+
+    if t is None:
+        return None
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t
+
+
+def _naive_utc(t):
+    from datetime import timezone
+
+    return t.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _lateness(policy, a: str, sid: str, sub) -> latepolicy.Lateness:
+    """The one late-policy function on the gradebook's timestamp: the policy's due date (and extension)
+    when it has one for ``a``, else nbgrader's (with nbgrader's extension)."""
+    ts = _utc(sub.timestamp) if sub is not None else None
+    if a in policy.due_dates or sub is None:
+        return policy.assess(a, sid, ts)
+    return policy.assess(a, sid, ts, due=_utc(sub.duedate))
+
+
+def _sync_due_dates(gb, policy, names, warn) -> None:
+    """The policy's due dates into nbgrader's gradebook (formgrader shows the same lateness); a due date only
+    nbgrader knows is used for the gradebook, with a warning that grades.csv and the exports miss it."""
+    for a in sorted(set(names)):
+        asg = gb.find_assignment(a)
+        if a in policy.due_dates:
+            want = _naive_utc(policy.due_dates[a])
+            if asg.duedate != want:
+                if asg.duedate is not None:
+                    warn(f"{a}: nbgrader's due date {asg.duedate} UTC replaced by late_policy.yml's {want} UTC")
+                gb.update_or_create_assignment(a, duedate=want)
+        elif asg.duedate is not None:
+            warn(f"{a}: the due date {asg.duedate} UTC is in nbgrader's gradebook only: the gradebook and the "
+                 "combined CSV apply it, grades.csv, the exports and the report do not; put it in "
+                 "late_policy.yml (docs/publishing.md)")
+
+
+def _write_penalty(gb, policy, a: str, sid: str) -> None:
+    """The policy's penalty on the submission's total, shared among its notebooks in proportion to their
+    scores (``nbgrader export`` subtracts the sum); nbgrader's extension set from the policy's."""
+    sub = gb.find_submission(a, sid)
+    if a in policy.due_dates:
+        due, mine = policy.due_dates[a], policy.due_for(a, sid)
+        ext = mine - due if mine is not None and due is not None and mine > due else None
+        if sub.extension != ext:
+            sub.extension = ext
+        gb.db.commit()
+        gb.db.expire_all()
+        sub = gb.find_submission(a, sid)
+    lat = _lateness(policy, a, sid, sub)
+    nbs = list(sub.notebooks)
+    scores = [max(0.0, float(nb.score or 0.0)) for nb in nbs]
+    raw = sum(scores)
+    total = lat.penalty(raw, float(sub.max_score or 0.0))
+    each = [lat.penalty(sc, float(nb.max_score or 0.0)) for nb, sc in zip(nbs, scores)]
+    if abs(sum(each) - total) > 1e-6:  # a penalty of the maximum, floored at 0: shared in proportion
+        each = [total * sc / raw if raw > 0 else 0.0 for sc in scores]
+    for nb, pen in zip(nbs, each):
+        nb.late_submission_penalty = pen if lat.late else None  # nbgrader: None when not late
+    gb.db.commit()
 
 
 # ------------------------------------------------------------------------ results -> nbgrader's gradebook
@@ -249,10 +349,9 @@ def _timestamp(cd, folder: Path | None):
                          "(write e.g. 2026-10-01 17:00:00 UTC)") from None
 
 
-def _load_submission(gb, cfg, cd, doc: dict, folder: Path | None, warn) -> None:
+def _load_submission(gb, cfg, cd, doc: dict, folder: Path | None, warn, policy=None) -> None:
     from nbgrader import utils as nbu
     from nbgrader.api import MissingEntry
-    from nbgrader.preprocessors import AssignLatePenalties
 
     sid, a = doc["student_id"], doc["assignment"]
     assignment = gb.find_assignment(a)
@@ -325,9 +424,8 @@ def _load_submission(gb, cfg, cd, doc: dict, folder: Path | None, warn) -> None:
             staged[name] = nb
             present.append(name)
     gb.db.commit()
-    for name in present:  # nbgrader's own late-penalty step, with the course's LateSubmissionPlugin
-        res = {"nbgrader": {"notebook": name, "assignment": a, "student": sid, "db_url": cd.db_url}}
-        AssignLatePenalties(config=cfg).preprocess(nbformat.v4.new_notebook(), res)
+    gb.db.expire_all()
+    _write_penalty(gb, policy or latepolicy.LatePolicy.none(), a, sid)  # the course's one late policy
     gb.db.expire_all()
     if folder is not None:
         _write_autograded(cd, sid, a, folder, staged)
@@ -369,17 +467,19 @@ def _state_path(cd) -> Path:
     return Path(cd.root) / ".nbgrader" / "autograder-gradebook.json"
 
 
-def _digest(rpath: Path, folder: Path | None, cd, duedate) -> str:
-    """What a loaded submission depends on: its results, its timestamp, the due date, the gradebook."""
+def _digest(rpath: Path, folder: Path | None, cd, duedate, policy=None) -> str:
+    """What a loaded submission depends on: its results, its timestamp, the due date, the late policy, the
+    gradebook."""
     h = hashlib.sha256(rpath.read_bytes())
-    h.update(f"{cd.db_url}|{duedate}".encode())
+    pol = json.dumps(policy.to_dict(), sort_keys=True, default=str) if policy is not None else ""
+    h.update(f"{cd.db_url}|{duedate}|{pol}".encode())
     if folder is not None and (folder / "timestamp.txt").is_file():
         h.update((folder / "timestamp.txt").read_bytes())
     return h.hexdigest()[:24]
 
 
 def import_results(results: Path, submitted: Path | None = None, course_root: Path | None = None,
-                   force: bool = False) -> int:
+                   force: bool = False, late_policy=None) -> int:
     """Load every results.json under RESULTS_DIR into nbgrader's gradebook, as ``nbgrader autograde``
     would have left it (see the module's docstring). ``submitted`` defaults to the course's submitted/
     folder. A submission whose results and timestamp have not changed since it was last loaded is left as
@@ -389,6 +489,7 @@ def import_results(results: Path, submitted: Path | None = None, course_root: Pa
     from sqlalchemy import exc as sa_exc
 
     cfg, cd = course(course_root)
+    policy = course_policy(cfg, late_policy, cd.root)
     root = Path(cd.root)
     if submitted is None:
         default = _course_dir(cd, cd.submitted_directory, ".", ".")
@@ -425,6 +526,7 @@ def import_results(results: Path, submitted: Path | None = None, course_root: Pa
     with Gradebook(cd.db_url, cd.course_id) as gb, warnings.catch_warnings():
         # nbgrader's add_submission trips SQLAlchemy's autoflush warnings; they are not ours to show
         warnings.filterwarnings("ignore", category=sa_exc.SAWarning)
+        _sync_due_dates(gb, policy, [d["assignment"] for _, d in docs], warn)
         for rpath, doc in docs:
             sid, a = doc["student_id"], doc["assignment"]
             folder = Path(submitted) / sid / a if submitted is not None else None
@@ -432,17 +534,20 @@ def import_results(results: Path, submitted: Path | None = None, course_root: Pa
                 warn(f"{sid}/{a}: no folder {folder}: scores loaded without its timestamp or autograded/ copy")
                 folder = None
             key = f"{sid}/{a}"
-            digest = _digest(rpath, folder, cd, gb.find_assignment(a).duedate)
+            digest = _digest(rpath, folder, cd, gb.find_assignment(a).duedate, policy)
             if not force and state.get(key) == digest and (
                     folder is None or _course_dir(cd, cd.autograded_directory, sid, a).is_dir()):
                 try:
                     gb.find_submission(a, sid)
+                    # manual grades may have changed the total since: the penalty follows it (it never
+                    # touches a grade or a review flag)
+                    _write_penalty(gb, policy, a, sid)
                     n += 1
                     unchanged += 1
                     continue
                 except MissingEntry:
                     pass
-            _load_submission(gb, cfg, cd, doc, folder, warn)
+            _load_submission(gb, cfg, cd, doc, folder, warn, policy)
             state[key] = digest
             n += 1
     state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -454,13 +559,15 @@ def import_results(results: Path, submitted: Path | None = None, course_root: Pa
 
 
 # ---------------------------------------------------------------- one set of totals: ours + manual grades
-def combined_rows(results_dir: Path, course_root: Path | None = None) -> list[dict]:
+def combined_rows(results_dir: Path, course_root: Path | None = None, late_policy=None) -> list[dict]:
     """One row per results.json: our scores for the test cells, nbgrader's gradebook for everything a
     person graded (manual scores, overrides, extra credit) and the late penalty, added up the way
-    ``nbgrader export`` does (score = max(0, raw - penalty); max = the assignment's nbgrader maximum)."""
+    ``nbgrader export`` does (score = max(0, raw - penalty); max = the assignment's nbgrader maximum), the
+    penalty being the course's late policy on the gradebook's timestamp, computed afresh on that total."""
     from nbgrader.api import Gradebook, MissingEntry
 
     cfg, cd = course(course_root)
+    policy = course_policy(cfg, late_policy, cd.root)
     rows, stale = [], set()
     with Gradebook(cd.db_url, cd.course_id) as gb:
         for _rpath, doc in _results_docs(results_dir):
@@ -475,6 +582,7 @@ def combined_rows(results_dir: Path, course_root: Path | None = None) -> list[di
             except MissingEntry:
                 sub = None
             raw, mx, penalty, ts, late = float(doc["score"]), float(doc["max_score"]), 0.0, None, 0.0
+            lat = latepolicy.lateness_of(doc, policy)
             if asg is not None:
                 raw, mx = 0.0, float(asg.max_score)
                 for nbrec in asg.notebooks:
@@ -497,34 +605,39 @@ def combined_rows(results_dir: Path, course_root: Path | None = None) -> list[di
                             s = 0.0
                         raw += s + extra
                 if sub is not None:
-                    penalty = float(sub.late_submission_penalty or 0.0)
-                    ts, late = sub.timestamp, float(sub.total_seconds_late or 0.0)
+                    lat = _lateness(policy, a, sid, sub)
+                    ts = sub.timestamp
+            penalty = lat.penalty(raw, mx)
+            late = lat.minutes_late * 60.0
+            if sub is not None and abs(float(sub.late_submission_penalty or 0.0) - penalty) > 1e-6:
+                stale.add(f"{sid}/{a}")
             rows.append({"student_id": sid, "assignment": a, "score": max(0.0, raw - penalty), "max_score": mx,
                          "raw_score": raw, "late_submission_penalty": penalty,
                          "timestamp": ts.isoformat() if ts is not None else "", "seconds_late": late})
     if stale:
-        print(f"autograder: nbgrader's gradebook holds older scores for {len(stale)} submission(s) "
+        print(f"autograder: nbgrader's gradebook holds older scores or late penalties for {len(stale)} submission(s) "
               f"({', '.join(sorted(stale)[:5])}{', ...' if len(stale) > 5 else ''}); these totals use the "
               "results, nbgrader export will not until you run `python -m autograder gradebook`",
               file=sys.stderr)
     return rows
 
 
-def combined_totals(results_dir: Path, course_root: Path | None = None) -> dict[tuple[str, str], tuple[float, float]]:
+def combined_totals(results_dir: Path, course_root: Path | None = None,
+                    late_policy=None) -> dict[tuple[str, str], tuple[float, float]]:
     """{(student, assignment): (score, max_score)}: the totals ``nbgrader export`` and formgrader show once
     the results are loaded (``import_results``) and manual grading is done."""
     return {(r["student_id"], r["assignment"]): (r["score"], r["max_score"])
-            for r in combined_rows(results_dir, course_root)}
+            for r in combined_rows(results_dir, course_root, late_policy)}
 
 
 COMBINED_COLUMNS = ["student_id", "assignment", "score", "max_score", "raw_score", "late_submission_penalty",
                     "timestamp", "seconds_late"]
 
 
-def write_combined_csv(path: Path, results_dir: Path, course_root: Path | None = None) -> int:
+def write_combined_csv(path: Path, results_dir: Path, course_root: Path | None = None, late_policy=None) -> int:
     """Write the combined totals as CSV (grades.csv's four columns first, then the raw score, nbgrader's
     late penalty, the submission timestamp and how late it was); returns the number of rows."""
-    rows = sorted(combined_rows(results_dir, course_root), key=lambda r: (r["student_id"], r["assignment"]))
+    rows = sorted(combined_rows(results_dir, course_root, late_policy), key=lambda r: (r["student_id"], r["assignment"]))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COMBINED_COLUMNS)

@@ -69,20 +69,23 @@ def test_per_question_export(synthetic, tmp_path):
                        "ch01_gradients: total", "ch02_rnn: total"]
     assert rows[1] == ["Points Possible", "3", "3", "4", "6", "4"]
     assert rows[2:] == [["alice", "3", "3", "0", "6", "0"], ["bob", "1", "3", "0", "4", "0"],
-                        ["carol", "1", "0", "", "1", ""]]
+                        ["carol", "1", "0", "0", "1", "0"]]  # no result: an explicit 0, never blank
+    r = _cli("export", str(synthetic), "--format", "per-question", "--non-submitters", "missing")
+    assert _rows(r.stdout)[4] == ["carol", "1", "0", "", "1", ""]
 
 
 def test_canvas_export(synthetic):
-    r = _cli("export", str(synthetic), "--format", "canvas")
+    r = _cli("export", str(synthetic), "--format", "canvas", "--per-question")
     assert r.returncode == 0, r.stderr
     rows = _rows(r.stdout)
     assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
     assert rows[1][0] == "Points Possible" and rows[1][5:] == ["3", "3", "4"]
     assert rows[2] == ["alice", "", "alice", "", "", "3", "3", "0"]
-    r = _cli("export", str(synthetic), "--format", "canvas", "--per-assignment")
-    rows = _rows(r.stdout)
-    assert rows[0][5:] == ["ch01_gradients", "ch02_rnn"] and rows[1][5:] == ["6", "4"]
-    assert rows[4] == ["carol", "", "carol", "", "", "1", ""]
+    for flags in ((), ("--per-assignment",)):  # one column per assignment is the default
+        r = _cli("export", str(synthetic), "--format", "canvas", *flags)
+        rows = _rows(r.stdout)
+        assert rows[0][5:] == ["ch01_gradients", "ch02_rnn"] and rows[1][5:] == ["6", "4"]
+        assert rows[4] == ["carol", "", "carol", "", "", "1", "0"]
 
 
 def test_export_errors_are_one_clear_line(tmp_path):
