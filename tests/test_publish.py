@@ -287,6 +287,12 @@ def test_edition_site_launches_exercise_notebooks_from_the_edition(edition_site)
     assert all(owner_repo.replace("/", "%2F") in u or owner_repo in u for u in binder), binder
     assert EDITION_URL in page  # the repository button
     assert se.source_repository_url() not in page
+    # A chapter page opens the chapter's exercise notebooks; every launch link of the edition's site opens
+    # a runnable notebook of the edition.
+    chapter = (edition_site / "book" / "ch04_lstm.html").read_text()
+    assert f"{owner_repo}/blob/main/exercises/ch04_lstm/lstm_numpy.ipynb" in chapter
+    assert not re.search(r'href="https://(colab|mybinder)[^"]+\.md"', chapter), "a launch button opens a .md page"
+    assert check_launch_links(edition_site, edition_site.parent.parent) >= 2 * 2 * len(EXERCISES)
 
 
 def test_binder_config_uses_the_cpu_build_of_torch():

@@ -7,7 +7,11 @@
       own box. On a laptop's column nothing changes.
    2. Printed tables (three or more lines of aligned columns) keep their rows: no wrapping; they scroll
       in their own box (class rnn-table-output, styled in rnn.css).
-   3. A link to a file of the site that the build may lack (the PDF that `make pdf` adds) is shown only
+   3. A table too wide for the column scrolls in its own box with its first column kept in view
+      (rnn.css); where that first column alone takes more than 40 % of the box (nothing would be left
+      to scroll under it), the table reflows instead: one block per row, each cell labelled with its
+      column's header (class rnn-reflow).
+   4. A link to a file of the site that the build may lack (the PDF that `make pdf` adds) is shown only
       where the file exists: its paragraph (or list item) is hidden when the file does not answer.
    When done, <html data-rnn-layout="done">. */
 (function () {
@@ -102,8 +106,22 @@
     });
   }
 
+  function tables() {
+    document.querySelectorAll(".pst-scrollable-table-container > table").forEach(function (t) {
+      var box = t.parentElement, first = t.querySelector("tr > :first-child");
+      if (!first || t.scrollWidth <= box.clientWidth + 1) return;
+      if (first.getBoundingClientRect().width <= 0.4 * box.clientWidth) return;
+      var heads = Array.prototype.map.call(t.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+      t.querySelectorAll("tbody tr").forEach(function (tr) {
+        Array.prototype.forEach.call(tr.children, function (td, i) { if (heads[i]) td.setAttribute("data-label", heads[i]); });
+      });
+      t.classList.add("rnn-reflow");
+    });
+  }
+
   function run() {
     printedTables();
+    tables();
     var files = optionalFiles();
     var imgs = Array.prototype.slice.call(document.querySelectorAll("main img"))
       .filter(function (i) { return !i.closest(".navbar, header, nav, .btn"); });
