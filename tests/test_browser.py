@@ -264,3 +264,38 @@ def test_interactive_figures_respond_to_their_sliders(site, browser):
             assert after[3] != svg, f"{rel} {fid}: moving the slider did not redraw the figure"
             moved += 1
     assert moved >= 2, f"only {moved} interactive figures were exercised"
+
+
+def test_book_style_records_and_floors_figure_text():
+    """What rnn.js and the phone check read: the PNG carries its smallest text (image px), no text under
+    MIN_TEXT_PT points is drawn, and in a notebook the inline backend's PNG formatter is the book's."""
+    import base64
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import nbformat
+    from nbclient import NotebookClient
+    from PIL import Image
+
+    from rnnlib import plotting
+
+    plotting.use_book_style()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+    axes[0].plot([0, 1], label="a")
+    axes[0].legend(fontsize=7)
+    png = Image.open(io.BytesIO(plotting.figure_png(fig, base64=False)))
+    px = float(png.text[plotting.PNG_TEXT_KEY])
+    assert abs(px - plotting.MIN_TEXT_PT * fig.dpi / 72) < 0.01, px
+    assert min(t.get_fontsize() for t in axes[0].get_legend().get_texts()) == plotting.MIN_TEXT_PT
+    plt.close(fig)
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nfrom rnnlib.plotting import use_book_style\n"
+                                          "use_book_style()"),
+                nbformat.v4.new_code_cell("fig, ax = plt.subplots(1, 2, figsize=(10, 3))\nax[0].plot([0, 1])")]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    shown = [o["data"]["image/png"] for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
+    assert shown, nb.cells[1].outputs
+    assert plotting.PNG_TEXT_KEY in Image.open(io.BytesIO(base64.b64decode(shown[0]))).text
