@@ -37,7 +37,7 @@ def smallest_text_pt(fig) -> float | None:
     """The smallest font size (points) of any visible, non-empty text drawn in the figure."""
     from matplotlib.text import Text
 
-    fig.canvas.draw()
+    fig.draw_without_rendering()  # lays the text out (tick labels included) without rasterising
     sizes = [t.get_fontsize() for t in fig.findobj(Text)
              if t.get_visible() and t.get_text().strip() and t.get_window_extent().width > 0]
     return min(sizes) if sizes else None
