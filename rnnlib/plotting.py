@@ -13,13 +13,82 @@ import math
 import uuid
 
 
+# Text sizes (points). A figure of the default 6.4 in width shown in a phone's 368 px column keeps its
+# smallest text (ticks, legends: 11.5 pt) at 9 CSS px or more: 11.5 / 72 * 368 / 6.4 = 9.2 px. Wider
+# figures (two panels) are shown wider and scroll on a phone (book/_static/rnn.js reads the size below).
+TEXT_PT = {"font.size": 12, "axes.titlesize": 12.5, "axes.labelsize": 12, "xtick.labelsize": 11.5,
+           "ytick.labelsize": 11.5, "legend.fontsize": 11.5, "legend.title_fontsize": 11.5,
+           "figure.titlesize": 13}
+PNG_TEXT_KEY = "rnnlib:smallest-text-px"   # the PNG text chunk that book/_static/rnn.js reads
+MIN_TEXT_PT = 9.0   # no figure text smaller than this is shown: smaller sizes are raised to it on display
+
+
 def use_book_style() -> None:
+    """The book's figure style; in a notebook, figures also record their smallest text in their PNG."""
     import matplotlib as mpl
 
     mpl.rcParams.update({"figure.figsize": (6.4, 3.6), "figure.dpi": 100, "axes.grid": True,
                          "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-                         "savefig.bbox": "tight", "font.size": 11, "axes.titlesize": 12,
-                         "axes.labelsize": 11, "legend.fontsize": 9, "svg.fonttype": "none"})
+                         "savefig.bbox": "tight", "svg.fonttype": "none", **TEXT_PT})
+    _record_text_size_in_png()
+
+
+def smallest_text_pt(fig) -> float | None:
+    """The smallest font size (points) of any visible, non-empty text drawn in the figure."""
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()  # lays the text out (tick labels included) without rasterising
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and t.get_window_extent().width > 0]
+    return min(sizes) if sizes else None
+
+
+def raise_small_text(fig, floor: float = MIN_TEXT_PT) -> int:
+    """Raise every text smaller than `floor` points (a legend asked at 8 pt) to `floor`; returns how many.
+    A figure as wide as the column then keeps its text at 9 CSS px or more on a laptop, and a phone
+    shows it at most 1/0.72 times wider than the column needs (rnn.js), scrolling sideways."""
+    from matplotlib.text import Text
+
+    small = [t for t in fig.findobj(Text) if t.get_fontsize() < floor]
+    for t in small:
+        t.set_fontsize(floor)
+    return len(small)
+
+
+def figure_png(fig, base64: bool = True, **kwargs):
+    """The figure as the notebook shows it (IPython's PNG, bbox tight), text raised to MIN_TEXT_PT, with a
+    text chunk giving its smallest text in image pixels (points * dpi / 72)."""
+    from IPython.core.pylabtools import print_figure
+
+    raise_small_text(fig)
+    pt = smallest_text_pt(fig)
+    meta = {PNG_TEXT_KEY: f"{pt * fig.dpi / 72:.2f}"} if pt else {}
+    return print_figure(fig, "png", base64=base64, metadata=meta, **kwargs)
+
+
+def _record_text_size_in_png() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None or not hasattr(ip, "display_formatter"):
+        return
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    plt.close(plt.figure())  # loads the inline backend now (pyplot loads it with the first figure): it
+    # installs its own PNG formatter, which the line below replaces
+
+    def register(*_):
+        ip.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
+
+    register()
+    # The inline backend may (re)install its own formatter after the cell that loaded it (a one-off
+    # post_run_cell hook): take the PNG formatter back before every cell, once registered.
+    if not any(getattr(cb, "__name__", "") == "_rnnlib_png_formatter" for cb in ip.events.callbacks["pre_execute"]):
+        register.__name__ = "_rnnlib_png_formatter"
+        ip.events.register("pre_execute", register)
 
 
 _JS = r"""

@@ -1,11 +1,17 @@
 """The book as a reader sees it: every page opened in headless Chromium, on a laptop and on a phone.
 
-Every page is opened at 1280 px and at 400 px wide. No error output or traceback in executed cells,
-equations typeset by MathJax (served from the book itself, offline), every image (the SVG diagrams
-included) loaded and given alt text, launch and download buttons on exercise pages, no solution or
-hidden-test text in what the browser shows. Layout: at 1280 px every equation fits the text column
-without scrolling; at 400 px none is wider than the column or clipped (a long one, or a wide table,
-may scroll inside the column); no code cell wider than the column at 1280 px. The interactive figures respond: moving a slider redraws the
+Every page is opened at 1280 px and at a true 400 px wide (Chrome's device emulation through CDP,
+Emulation.setDeviceMetricsOverride: a mobile viewport at device scale 2; a headless window would be
+widened to 500 px). No error output or traceback in executed cells, equations typeset by MathJax
+(served from the book itself, offline), every image (the SVG diagrams included) loaded and given alt
+text, launch and download buttons on exercise pages, no solution or hidden-test text in what the
+browser shows. Layout: at 1280 px every equation fits the text column without scrolling; no code cell
+wider than the column at 1280 px. At both widths (tests/phone_measure.js measures it): the page never
+scrolls sideways; no display equation or table is cut (each fits, or scrolls inside its own box; a
+table that scrolls keeps its first column in view); every figure's smallest text is 9 CSS px or more
+(SVG: font size after scaling; Matplotlib PNG: the smallest text recorded by rnnlib.plotting times
+the displayed scale); a printed table keeps its rows (no wrapped lines). The measured numbers are
+written to _build/layout-report.json. The interactive figures respond: moving a slider redraws the
 figure. Screenshots of key pages at both widths are kept in _build/screenshots/ (build artefacts, not
 committed). Skipped when no Chromium is installed (.ci/run installs Debian's chromium and
 chromium-driver).
@@ -14,7 +20,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -85,10 +93,59 @@ for (const m of document.querySelectorAll('mjx-container')) {
 for (const pre of document.querySelectorAll('div.cell_input pre, div.cell_output pre, div.highlight pre')) {
   const box = pre.getBoundingClientRect();
   if (box.width === 0) continue;
+  if (pre.classList.contains('rnn-table-output') && box.right <= col.right + 2) continue;  // a printed table scrolls in its box
   if (pre.scrollWidth > pre.clientWidth + 2 || box.right > col.right + 2) out.code_wide.push(label(pre));
 }
 return out;
 """
+
+# The phone and laptop measurements (see the module docstring); the script returns JSON text.
+MEASURE = (Path(__file__).parent / "phone_measure.js").read_text()
+MIN_TEXT_PX = 9.0
+
+
+def set_width(browser, width: int):
+    """A true viewport width: a phone (mobile, device scale 2) under 600 px, a laptop above."""
+    phone = width < 600
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": 900 if phone else 1600, "deviceScaleFactor": 2 if phone else 1,
+                             "mobile": phone})
+
+
+def wait_for_layout(browser, seconds: float = 20):
+    """book/_static/rnn.js sets data-rnn-layout once it has sized the figures."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if browser.execute_script("return document.documentElement.getAttribute('data-rnn-layout')"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def layout_problems(where: str, m: dict) -> list[str]:
+    out = []
+    if m["overflow"] > 1:
+        out.append(f"{where}: the page scrolls sideways by {m['overflow']} px: {m['sticking_out'][:3]}")
+    cut = [e["label"] for e in m["equations"] if e["state"] == "cut"]
+    if cut:
+        out.append(f"{where}: equations cut at the column's edge: {cut}")
+    for t in m["tables"]:
+        if t["state"] == "cut":
+            out.append(f"{where}: table cut at the column's edge: {t['label']} ({t['width']} px)")
+        elif t["state"] == "scrolls" and not t["sticky_first"]:
+            out.append(f"{where}: a table that scrolls loses its first column: {t['label']}")
+    for f in m["figures"]:
+        if m["viewport"] >= 1000 and f["shown"] > m["column"] + 2:
+            out.append(f"{where}: figure {f['src']} is wider than the column ({f['shown']} px > {m['column']} px)")
+        if f["smallest"] is None:
+            out.append(f"{where}: figure {f['src']} carries no record of its text size (draw it with use_book_style())")
+        elif f["smallest"] < MIN_TEXT_PX - 0.05:
+            out.append(f"{where}: figure {f['src']}: smallest text {f['smallest']:.1f} px (< {MIN_TEXT_PX})")
+    for p in m["printed"]:
+        if p["wraps"]:
+            out.append(f"{where}: a printed table wraps its rows ({p['lines']} lines drawn as {p['drawn']}): {p['label']}")
+    return out
+
 
 FRAME = "return Array.from(document.querySelectorAll('.rnn-interactive')).map(f => [f.id, f.getAttribute('data-frame'), f.querySelector('svg').innerHTML.length, f.querySelector('svg').innerHTML]);"
 
@@ -125,9 +182,9 @@ def test_every_page_as_a_reader_sees_it(site, browser):
     shots = REPO / "_build" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     secrets = solution_lines() | hidden_test_lines()
-    problems, checked, svgs, interactive = [], 0, 0, 0
+    problems, checked, svgs, interactive, report = [], 0, 0, 0, {}
     for width in WIDTHS:
-        browser.set_window_size(width, 1600)
+        set_width(browser, width)
         for rel in pages(root):
             browser.get(f"{base}/{rel}")
             mj = browser.execute_async_script(WAIT_MATHJAX)
@@ -135,6 +192,17 @@ def test_every_page_as_a_reader_sees_it(site, browser):
             layout = browser.execute_script(LAYOUT)
             checked += 1
             where = f"{rel} at {width} px"
+            if not wait_for_layout(browser):
+                problems.append(f"{where}: book/_static/rnn.js did not finish (no data-rnn-layout)")
+            measured = json.loads(browser.execute_async_script(MEASURE))
+            if "error" in measured:
+                problems.append(f"{where}: the layout measurement failed: {measured['error']}")
+            else:
+                report[f"{rel}@{width}"] = measured
+                problems += layout_problems(where, measured)
+                missing = [u for u in measured["pdf_links"] if not (root / u.lstrip("/")).is_file()]
+                if missing:
+                    problems.append(f"{where}: links to PDFs that the site does not hold: {missing}")
             if info["errors"] or info["tracebacks"]:
                 problems.append(f"{where}: error output in executed cells: {info['errors'][:2]}")
             if info["math"] and (mj != "ok" or info["typeset"] == 0 or info["merrors"]):
@@ -163,6 +231,8 @@ def test_every_page_as_a_reader_sees_it(site, browser):
                     problems.append(f"{rel}: shows solution or hidden-test text: {leaked[:2]}")
             if rel in KEY_PAGES:
                 browser.save_screenshot(str(shots / (rel.replace("/", "_").replace(".html", f"_{width}.png"))))
+    (REPO / "_build" / "layout-report.json").write_text(json.dumps(report, indent=1))
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert checked >= 10
     assert svgs >= 6, f"only {svgs} SVG diagrams found in the book"
     assert interactive >= 2, f"only {interactive} interactive figures found in the book"
@@ -175,7 +245,7 @@ def test_interactive_figures_respond_to_their_sliders(site, browser):
     from selenium.webdriver.common.keys import Keys
 
     base, root = site
-    browser.set_window_size(1280, 1600)
+    set_width(browser, 1280)
     moved = 0
     for rel in pages(root):
         if "rnn-interactive" not in (root / rel).read_text(errors="replace"):
@@ -194,3 +264,38 @@ def test_interactive_figures_respond_to_their_sliders(site, browser):
             assert after[3] != svg, f"{rel} {fid}: moving the slider did not redraw the figure"
             moved += 1
     assert moved >= 2, f"only {moved} interactive figures were exercised"
+
+
+def test_book_style_records_and_floors_figure_text():
+    """What rnn.js and the phone check read: the PNG carries its smallest text (image px), no text under
+    MIN_TEXT_PT points is drawn, and in a notebook the inline backend's PNG formatter is the book's."""
+    import base64
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import nbformat
+    from nbclient import NotebookClient
+    from PIL import Image
+
+    from rnnlib import plotting
+
+    plotting.use_book_style()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+    axes[0].plot([0, 1], label="a")
+    axes[0].legend(fontsize=7)
+    png = Image.open(io.BytesIO(plotting.figure_png(fig, base64=False)))
+    px = float(png.text[plotting.PNG_TEXT_KEY])
+    assert abs(px - plotting.MIN_TEXT_PT * fig.dpi / 72) < 0.01, px
+    assert min(t.get_fontsize() for t in axes[0].get_legend().get_texts()) == plotting.MIN_TEXT_PT
+    plt.close(fig)
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nfrom rnnlib.plotting import use_book_style\n"
+                                          "use_book_style()"),
+                nbformat.v4.new_code_cell("fig, ax = plt.subplots(1, 2, figsize=(10, 3))\nax[0].plot([0, 1])")]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    shown = [o["data"]["image/png"] for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
+    assert shown, nb.cells[1].outputs
+    assert plotting.PNG_TEXT_KEY in Image.open(io.BytesIO(base64.b64decode(shown[0]))).text

@@ -287,6 +287,12 @@ def test_edition_site_launches_exercise_notebooks_from_the_edition(edition_site)
     assert all(owner_repo.replace("/", "%2F") in u or owner_repo in u for u in binder), binder
     assert EDITION_URL in page  # the repository button
     assert se.source_repository_url() not in page
+    # A chapter page opens the chapter's exercise notebooks; every launch link of the edition's site opens
+    # a runnable notebook of the edition.
+    chapter = (edition_site / "book" / "ch04_lstm.html").read_text()
+    assert f"{owner_repo}/blob/main/exercises/ch04_lstm/lstm_numpy.ipynb" in chapter
+    assert not re.search(r'href="https://(colab|mybinder)[^"]+\.md"', chapter), "a launch button opens a .md page"
+    assert check_launch_links(edition_site, edition_site.parent.parent) >= 2 * 2 * len(EXERCISES)
 
 
 def test_binder_config_uses_the_cpu_build_of_torch():
@@ -296,3 +302,146 @@ def test_binder_config_uses_the_cpu_build_of_torch():
     assert f"torch=={pinned}+cpu" in req, "Binder's torch follows requirements.txt's pin"
     post = (REPO / "binder" / "postBuild")
     assert os.access(post, os.X_OK) and "pip install" in post.read_text()
+
+
+# ----------------------------------------------------------------------------- from a page to work
+# What an import name is installed as (binder/requirements.txt names distributions).
+IMPORT_TO_DIST = {"sklearn": "scikit-learn"}
+
+
+def _imports(nb: dict) -> set[str]:
+    import ast
+
+    mods = set()
+    for c in nb["cells"]:
+        if c["cell_type"] != "code":
+            continue
+        src = "\n".join(l for l in "".join(c["source"]).splitlines() if not l.lstrip().startswith(("%", "!")))
+        for n in ast.walk(ast.parse(src)):
+            if isinstance(n, ast.Import):
+                mods |= {a.name.split(".")[0] for a in n.names}
+            elif isinstance(n, ast.ImportFrom) and n.module and n.level == 0:
+                mods.add(n.module.split(".")[0])
+    return mods
+
+
+def _binder_dists() -> set[str]:
+    return {re.split(r"[=<>!~\[ ;]", l.strip(), maxsplit=1)[0].lower()
+            for l in (REPO / "binder" / "requirements.txt").read_text().splitlines()
+            if l.strip() and not l.lstrip().startswith(("#", "-"))}
+
+
+def launch_links(site: Path) -> dict[str, list[tuple[str, str]]]:
+    """Every page's launch links, as (provider, path in the repository) pairs."""
+    from urllib.parse import parse_qs, urlparse
+
+    out = {}
+    for page in sorted(site.rglob("*.html")):
+        rel = page.relative_to(site).as_posix()
+        if rel.startswith(("_static", "_sources", "_images")):
+            continue
+        links = []
+        for href in re.findall(r'href="(https://(?:colab\.research\.google\.com|mybinder\.org)/[^"]+)"', page.read_text()):
+            href = htmlmod.unescape(href)
+            u = urlparse(href)
+            if u.netloc == "mybinder.org":
+                path = parse_qs(u.query)["urlpath"][0].split("lab/tree/", 1)[1]
+                links.append(("binder", path))
+            else:
+                links.append(("colab", u.path.split("/blob/", 1)[1].split("/", 1)[1]))
+        out[rel] = [(p, re.sub(r"^(\./)+", "", path)) for p, path in links]
+    return out
+
+
+def check_launch_links(site: Path, edition: Path) -> int:
+    """Each launch link opens a notebook of the edition that runs: an exercise notebook (executed as in
+    Colab by test_exercise_notebook_runs_as_in_colab), valid nbformat, whose imports Binder installs.
+    A chapter page with exercises opens them; a page without exercises has no launch link."""
+    import nbformat
+
+    stdlib = set(sys.stdlib_module_names)
+    dists = _binder_dists()
+    chapters_with_exercises = {p.parent.name for p in EXERCISES}
+    n = 0
+    for page, links in launch_links(site).items():
+        m = re.match(r"^book/(ch\w+)\.html$", page)
+        if page.startswith("exercises/"):
+            assert {p for _, p in links} == {page[:-len(".html")] + ".ipynb"}, (page, links)
+        elif m and m.group(1) in chapters_with_exercises:
+            want = {f"exercises/{e.as_posix()}" for e in EXERCISES if e.parent.name == m.group(1)}
+            assert {p for _, p in links} == want, f"{page}: launch links {links}, expected the notebooks {want}"
+        else:
+            assert not links, f"{page} has no exercises but launch links {links}"
+        for provider, path in links:
+            assert {pr for pr, p in links if p == path} == {"colab", "binder"}, (page, path, links)
+            target = edition / path
+            assert target.suffix == ".ipynb" and target.is_file(), f"{page}: {provider} opens {path}, not in the edition"
+            assert Path(path).relative_to("exercises") in EXERCISES
+            nb = nbformat.read(target, as_version=4)
+            nbformat.validate(nb)
+            missing = {m for m in _imports(nb) - stdlib - {"rnnlib"} if IMPORT_TO_DIST.get(m, m) not in dists}
+            assert not missing, f"{path} imports {missing}, which binder/requirements.txt does not install"
+            n += 1
+    return n
+
+
+def test_launch_buttons_open_runnable_notebooks_of_the_edition(built_book, edition):
+    assert check_launch_links(built_book, edition) >= 2 * 2 * len(EXERCISES)
+
+
+def test_launch_targets_of_a_page():
+    sys.path.insert(0, str(REPO / "book" / "_ext"))
+    import rnn_launch
+
+    docs = {"book/ch04_lstm", "exercises/ch04_lstm/lstm_numpy", "exercises/ch04_lstm/lstm_torch",
+            "exercises/ch04_lstmx/a", "book/ch08_attention", "book/intro"}
+    assert rnn_launch.exercise_notebooks(docs, "book/ch04_lstm") == ["exercises/ch04_lstm/lstm_numpy",
+                                                                     "exercises/ch04_lstm/lstm_torch"]
+    assert rnn_launch.exercise_notebooks(docs, "book/ch08_attention") == []
+    assert rnn_launch.exercise_notebooks(docs, "book/intro") == []
+    assert rnn_launch.exercise_notebooks(docs, "exercises/ch04_lstm/lstm_torch") == ["exercises/ch04_lstm/lstm_torch"]
+
+
+def test_setup_cell_says_what_to_do_when_the_package_is_not_on_the_index(colab, tmp_path):
+    """Colab without the package on its index (not yet published, or an offline mirror): one line says
+    what to run instead, no traceback."""
+    empty = tmp_path / "empty-index"
+    empty.mkdir()
+    env = _clean_env(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(empty))
+    subprocess.run([str(colab), "-m", "pip", "uninstall", "-q", "-y", DIST], env=env, timeout=300, capture_output=True)
+    r = subprocess.run([str(colab), "-c", se.setup_cell_source()], capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == (f"{se.package_spec()} is not on your package index: run "
+                    f"`%pip install git+{se.edition_repository()}` in a cell, then run this cell again"), r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+
+
+def test_edition_readme_gives_the_site_each_exercise_and_the_true_python(edition):
+    from importlib import metadata
+    from packaging.specifiers import SpecifierSet
+
+    readme = (edition / "README.md").read_text()
+    owner, name = EDITION_URL.rsplit("/", 2)[-2:]
+    assert f"<https://{owner}.github.io/{name}/>" in readme
+    for ex in EXERCISES:
+        rel = f"exercises/{ex.as_posix()}"
+        assert f"(https://colab.research.google.com/github/{owner}/{name}/blob/main/{rel})" in readme, rel
+        assert f"(https://mybinder.org/v2/gh/{owner}/{name}/main?urlpath=lab/tree/{rel})" in readme, rel
+        assert f"(https://{owner}.github.io/{name}/{rel[:-len('.ipynb')]}.html)" in readme, rel
+        assert (edition / rel).is_file()
+    stated = re.search(r"Python 3\.(\d+) or later", readme)
+    assert stated, "the README states the Python versions it supports"
+    # Every pin of the edition's requirements, as installed here: its Requires-Python.
+    specs = []
+    for line in (edition / "requirements.txt").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if m and (rp := metadata.metadata(m.group(1)).get("Requires-Python")):
+            specs.append((m.group(1), SpecifierSet(rp)))
+    minor = int(stated.group(1))
+    assert all(f"3.{minor}.0" in s for _, s in specs), [(n, str(s)) for n, s in specs if f"3.{minor}.0" not in s]
+    assert any(f"3.{minor - 1}.99" not in s for _, s in specs), f"Python 3.{minor - 1} would do too"
+    # The edition's notebooks name the edition's repository in their fallback line.
+    setup = "".join(_first_code_cell(edition / "exercises" / EXERCISES[0])["source"])
+    assert f"git+{EDITION_URL}`" in setup

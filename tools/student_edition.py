@@ -65,7 +65,9 @@ def setup_cell_source() -> str:
 import importlib.util, os, subprocess, sys
 
 if importlib.util.find_spec("rnnlib") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{package_spec()}"], check=True)
+    if subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{package_spec()}"]).returncode:
+        raise SystemExit("{package_spec()} is not on your package index: run `%pip install git+{edition_repository()}` "
+                         "in a cell, then run this cell again")
     importlib.invalidate_caches()
 os.environ.setdefault("OMP_NUM_THREADS", str(min(4, max(1, (os.cpu_count() or 1) // 2))))
 import torch
@@ -174,9 +176,57 @@ book: venv  ## build the book into _build/html
 """
 
 
-def student_readme(url: str, site: str | None) -> str:
+def edition_site(url: str, site: str | None = None) -> str:
+    """The published book's address: --site, else [tool.rnn-course.edition] site in pyproject.toml, else
+    the GitHub Pages address of the edition's repository (https://owner.github.io/name/)."""
+    site = site or project().get("tool", {}).get("rnn-course", {}).get("edition", {}).get("site")
+    if not site:
+        m = re.match(r"^https://github\.com/([\w.-]+)/([\w.-]+)$", url)
+        site = f"https://{m.group(1).lower()}.github.io/{m.group(2)}/" if m else None
+    return site.rstrip("/") + "/" if site else ""
+
+
+def minimum_python(requirements: str) -> tuple[int, int]:
+    """The oldest Python 3.x that every pinned requirement accepts, from the Requires-Python of the
+    exact versions installed here (the course's environment holds the same pins)."""
+    from importlib import metadata
+    from packaging.specifiers import SpecifierSet
+
+    specs = [SpecifierSet(project()["project"].get("requires-python", ""))]
+    for line in requirements.splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line.strip())
+        if not m:
+            continue
+        try:
+            meta = metadata.metadata(m.group(1))
+        except metadata.PackageNotFoundError:
+            continue
+        if meta.get("Requires-Python"):
+            specs.append(SpecifierSet(meta["Requires-Python"]))
+    for minor in range(8, 40):
+        if all(f"3.{minor}.0" in s or f"3.{minor}.99" in s for s in specs):
+            return 3, minor
+    raise SystemExit("student_edition: no Python 3 version satisfies every pinned requirement")
+
+
+def exercise_links(url: str, branch: str, site: str) -> str:
+    """A table row per exercise notebook: its page in the book, and Colab and Binder links."""
+    owner_repo = url.split("://", 1)[1].split("/", 1)[1]
+    rows = ["| chapter | notebook | read | run |", "|---|---|---|---|"]
+    for nb in sorted((REPO / "exercises").glob("*/*.ipynb")):
+        rel = nb.relative_to(REPO).as_posix()
+        page = f"[page]({site}{rel[:-len('.ipynb')]}.html)" if site else ""
+        colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{rel}"
+        binder = f"https://mybinder.org/v2/gh/{owner_repo}/{branch}?urlpath=lab/tree/{rel}"
+        rows.append(f"| {nb.parent.name} | `{nb.name}` | {page} | [Colab]({colab}) · [Binder]({binder}) |")
+    return "\n".join(rows)
+
+
+def student_readme(url: str, site: str | None, branch: str = "main") -> str:
     name = url.rsplit("/", 1)[-1]
-    site_line = f"Read it online: <{site}>.\n\n" if site else ""
+    site = edition_site(url, site)
+    site_line = f"Read the book online: <{site}>.\n\n" if site else ""
+    py = "%d.%d" % minimum_python(student_requirements())
     return f"""# Recurrent neural networks from scratch: the student edition
 
 An open course that builds every recurrent network from its equations, in NumPy (forward and
@@ -185,11 +235,13 @@ exercise notebooks and the small course library `rnnlib`; it is generated from t
 
 {site_line}## Work on the exercises
 
-- **In Colab or Binder:** open any exercise page of the book and use its launch button (the rocket,
-  top right). The notebook's first code cell installs the course library (`pip install
-  {package_spec()}`) where it is missing, picks the device (a GPU when there is one) and a sensible
-  number of CPU threads. Run it first.
-- **On your machine** (Python 3.10 or later):
+- **In Colab or Binder:** open an exercise from the table below, or use the launch button (the
+  rocket, top right) of a chapter page or an exercise page of the book. The notebook's first code
+  cell installs the course library (`pip install {package_spec()}`) where it is missing, picks the
+  device (a GPU when there is one) and a sensible number of CPU threads. Run it first. Where that
+  version is not on your package index, the cell says so and what to run instead
+  (`%pip install git+{url}`).
+- **On your machine** (Python {py} or later: the pinned packages of `requirements.txt` need it):
 
   ```bash
   git clone {url} && cd {name}
@@ -197,6 +249,8 @@ exercise notebooks and the small course library `rnnlib`; it is generated from t
   ```
 
   GPU users: install the CUDA build of PyTorch first (https://pytorch.org), then the requirements.
+
+{exercise_links(url, branch, site)}
 
 Each notebook has visible tests under each answer: run them as you go. Your instructor grades the same
 functions with a hidden test suite (other shapes, float32 and float64, comparison with `torch.nn` and
@@ -244,15 +298,18 @@ def build_edition(out: Path, url: str, branch: str = "main", site: str | None = 
     (out / "_config.yml").write_text(edition_config(url, branch))
     (out / "requirements.txt").write_text(student_requirements())
     (out / "Makefile").write_text(STUDENT_MAKEFILE)
-    (out / "README.md").write_text(student_readme(url, site))
+    (out / "README.md").write_text(student_readme(url, site, branch))
     (out / ".gitignore").write_text(".venv/\n_build/\n__pycache__/\n*.pyc\n.ipynb_checkpoints/\n*.egg-info/\nbuild/\n")
     # Links to the source repository (clone instructions in the book) become links to the edition.
+    # The setup cells' fallback (`pip install git+...`) names the configured edition repository: the
+    # edition's notebooks name this edition's.
     src_url = source_repository_url()
-    if src_url and src_url != url:
-        for p in list((out / "book").rglob("*.md")) + [out / "README.md"]:
+    default_url = edition_repository()
+    for old in {src_url, default_url} - {"", url}:
+        for p in list((out / "book").rglob("*.md")) + list((out / "exercises").rglob("*.ipynb")) + [out / "README.md"]:
             t = p.read_text()
-            if src_url in t:
-                p.write_text(t.replace(src_url, url))
+            if old in t:
+                p.write_text(t.replace(old, url))
     check_edition(out)
     return out
 
