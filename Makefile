@@ -84,7 +84,7 @@ lab: venv  ## open the exercises in JupyterLab
 	jupyter lab exercises/
 
 pdf: venv  ## the whole book as one PDF, linked from the front page (needs TeX from Debian: the target says which packages)
-	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || { echo "make pdf needs TeX: apt-get install texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-xetex texlive-plain-generic latexmk tex-gyre fonts-freefont-otf"; exit 1; }
+	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || { echo "make pdf needs TeX: apt-get install texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-xetex texlive-plain-generic latexmk tex-gyre fonts-freefont-otf imagemagick librsvg2-bin"; exit 1; }
 	set -o pipefail; mkdir -p _build/html; jupyter-book build . --builder pdflatex 2>&1 | tee _build/pdf.log
 	cp _build/latex/book.pdf _build/html/rnn-from-scratch.pdf
 	@echo "PDF: _build/latex/book.pdf (copied to _build/html/rnn-from-scratch.pdf, linked from the front page)"
