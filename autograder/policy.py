@@ -122,10 +122,12 @@ class Hit:
 
 
 class _Resolver(ast.NodeVisitor):
-    def __init__(self, entries: list[str], aliases: dict, stars: list, idents: frozenset = frozenset()):
+    def __init__(self, entries: list[str], aliases: dict, stars: list, idents: frozenset = frozenset(),
+                 tainted: set | None = None):
         self.entries = entries
         self.idents = idents
         self.selves: set = set()  # names of a method's own self/cls in scope (their attributes are the student's)
+        self.tainted = tainted if tainted is not None else set()  # names that may hold a forbidden module
         self.aliases = aliases  # local name -> qualified name (shared by every cell, as the kernel is)
         self.stars = stars  # modules star-imported
         self.found: list[tuple[int, str, str]] = []
@@ -186,6 +188,31 @@ class _Resolver(ast.NodeVisitor):
         return any(e == q or e.startswith(q + ".") or matches(q, e) for e in self.entries)
 
     # -- refusal by identifier
+    def module_ish(self, node) -> bool:
+        """May this expression be (a container of) a module the entries forbid things under, reached
+        in a way resolution does not follow ([torch][0], (sys,)[0].modules, T = [torch][0])?"""
+        if isinstance(node, ast.Name):
+            if node.id in self.tainted:
+                return True
+            q = self.qual(node)
+            return bool(q) and (self.under_forbidden_module(q) or q.split(".")[0] in ("sys", "importlib", "builtins"))
+        if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+            return self.module_ish(node.value)
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return any(self.module_ish(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return any(self.module_ish(v) for v in node.values if v is not None)
+        if isinstance(node, ast.IfExp):
+            return self.module_ish(node.body) or self.module_ish(node.orelse)
+        if isinstance(node, ast.BoolOp):
+            return any(self.module_ish(v) for v in node.values)
+        if isinstance(node, ast.NamedExpr):
+            return self.module_ish(node.value)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
+                "getattr", "vars", "next", "iter", "list", "tuple", "dict", "reversed", "sorted", "max", "min"):
+            return any(self.module_ish(a) for a in node.args)
+        return False
+
     def refuse_ident(self, node, ident, shown: str) -> bool:
         if ident in self.idents:
             self.found.append((getattr(node, "lineno", 0), shown, ident))
@@ -269,7 +296,11 @@ class _Resolver(ast.NodeVisitor):
     def visit_Assign(self, node):
         self.generic_visit(node)
         q = self.qual(node.value)
+        taint = self.idents and not q and self.module_ish(node.value)
         for t in node.targets:
+            for n in ast.walk(t):
+                if isinstance(n, ast.Name) and taint:
+                    self.tainted.add(n.id)
             if isinstance(t, ast.Name):
                 if q:
                     self.aliases[t.id] = q
@@ -319,8 +350,9 @@ class _Resolver(ast.NodeVisitor):
                 self.found.append((node.lineno, f"getattr({base}, <computed name>)", ""))
             elif _str_const(key) is not None and not self.on_self(node.args[0]):
                 self.refuse_ident(node, key.value, f"getattr(..., {key.value!r})")
-            elif _str_const(key) is None and self.idents and not isinstance(node.args[0], (ast.Name, ast.Attribute)):
-                self.found.append((node.lineno, "getattr(<an expression>, <computed name>)", ""))
+            elif _str_const(key) is None and self.idents and not self.on_self(node.args[0]) \
+                    and (self.module_ish(node.args[0]) or not isinstance(node.args[0], (ast.Name, ast.Attribute))):
+                self.found.append((node.lineno, "getattr(<a module>, <computed name>)", ""))
         if (name == "__import__" or fq == "importlib.import_module") and node.args:
             arg = node.args[0]
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
@@ -345,13 +377,14 @@ def check(cells: list[tuple[int, str]], entries: list[str]) -> list[Hit]:
     stars: list = []
     hits: list[Hit] = []
     idents = identifiers(entries)
+    tainted: set = set()
     for idx, src in cells:
         text = "\n".join(("pass" if l.lstrip().startswith(("%", "!")) else l) for l in src.splitlines())
         try:
             tree = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue  # it cannot run either; the cell's error is reported when it runs
-        r = _Resolver(entries, aliases, stars, idents)
+        r = _Resolver(entries, aliases, stars, idents, tainted)
         try:
             r.visit(tree)
         except RecursionError:

@@ -378,7 +378,7 @@ _ESCAPES = frozenset({"__closure__", "cell_contents", "__globals__", "__code__",
                       "import_module", "__import__", "_vault", "_VF", "_C", "_VariableFunctions",
                       "_VariableFunctionsClass", "_decomp", "_jit_get_operation", "vf", "setprofile", "settrace"})
 # Audit events refused while student code is on the stack (gc's introspection: always).
-_AUDIT_REFUSED = ("ctypes.", "pickle.find_class", "marshal.loads", "code.__new__", "function.__new__",
+_AUDIT_REFUSED = ("ctypes.", "pickle.find_class", "code.__new__", "function.__new__",
                   "sys.setprofile", "sys.settrace")
 _AUDIT_FRAMES = ("__code__", "f_code", "tb_frame", "gi_frame", "gi_code", "cr_frame", "ag_frame", "f_back")
 
@@ -502,6 +502,7 @@ def _block(names) -> None:
 
     # 1. the dotted names themselves (classes and functions: torch.nn.LSTM, torch.lstm_cell, ...)
     wanted = {}  # id(original) -> guard, replaced wherever a module exposes it
+    installed = []  # dotted names replaced by a guard
     for dotted in names:
         parts = dotted.split(".")
         for k in range(len(parts) - 1, 0, -1):
@@ -520,6 +521,7 @@ def _block(names) -> None:
             try:
                 g = guard(dotted, original)
                 setattr(obj, parts[-1], g)
+                installed.append(dotted)
                 if not isinstance(original, type):
                     wanted[id(original)] = g
             except Exception:
@@ -599,6 +601,9 @@ def _block(names) -> None:
             g = wanted.get(id(v))
             if g is not None and g is not v:
                 d[k] = g
+    if not wanted and not installed:
+        return  # nothing is guarded (a numpy notebook: its FORBIDDEN is the syntax check's alone)
+
     # 3. the ways around the guards: getattr/vars with computed names, frames, the heap, ctypes, pickles
     def checked_getattr(obj, name, *default):
         if real_isinstance(name, str) and name in _ESCAPES and untrusted_on_stack(2):

@@ -41,6 +41,11 @@ LSTM_ATTACKS = {  # name -> added cell after LSTMCell (redefines lstm_cell, whic
     "gc_heap": "import gc\n" + _lstm_cell(
         "[o for o in gc.get_objects() if getattr(o, '__name__', '') == 'lstm_cell' and 'built-in' in repr(o)][0]"),
     "ctypes": "import ctypes\n" + _lstm_cell("ctypes.cast(id(torch) , ctypes.py_object).value._VF.lstm_cell"),
+    # past the syntax check (a lambda's result is not followed): the guards in the sandbox refuse it
+    "runtime_only": "T = (lambda: [torch][0])()\n" + _lstm_cell("getattr(getattr(T, '_V' + 'F'), 'lstm_' + 'cell')"),
+    "runtime_only_torch": "T = (lambda: [torch][0])()\n" + _lstm_cell("getattr(T, 'lstm_' + 'cell')"),
+    "runtime_only_ops": "T = (lambda: [torch][0])()\n" + _lstm_cell(
+        "getattr(getattr(getattr(T, 'o' + 'ps'), 'at' + 'en'), 'lstm_' + 'cell')"),
 }
 CLIP = ("def clip_grad_norm_(parameters, max_norm, norm_type=2.0):\n"
         "    return ({fn})(parameters, max_norm, norm_type)\n")
@@ -49,7 +54,11 @@ CLIP_ATTACKS = {
     "clip_computed": "U = [torch][0].nn\n" + CLIP.format(fn="getattr(getattr(U, 'uti' + 'ls'), 'clip_grad_' + 'norm_')"),
     "clip_module": "U = [torch][0].nn\n" + CLIP.format(
         fn="getattr(getattr(getattr(U, 'uti' + 'ls'), 'clip_' + 'grad'), 'clip_grad_' + 'norm_')"),
+    "runtime_only_clip": "U = (lambda: [torch][0].nn)()\n" + CLIP.format(
+        fn="getattr(getattr(getattr(U, 'uti' + 'ls'), 'clip_' + 'grad'), 'clip_grad_' + 'norm_')"),
 }
+# Caught at run time only, an attack keeps the tests that never call the kernel (parameter names and shapes)
+STRUCTURE_ONLY = ("state_dict_and_init",)
 CASES = {("ch04_lstm", "lstm_torch", "LSTMCell", ("LSTMCell", "LSTM")): LSTM_ATTACKS,
          ("ch03_vanishing", "vanishing_torch", "clip_grad_norm_", ("clip_grad_norm_",)): CLIP_ATTACKS}
 
@@ -104,8 +113,14 @@ def test_attack_earns_nothing_on_the_function_it_fakes(graded, key, case):
     chapter, _name, _after, functions = key
     i = sorted(CASES[key]).index(case)
     doc = load_results(graded[True][chapter], f"{i:02d}_{case}", chapter)
-    earned = {f: sum(t["points"] for t in doc["tests"] if t["function"] == f) for f in functions}
-    assert not any(earned.values()), (earned, [t["message"][:200] for t in doc["tests"] if t["points"]])
+    tests = [t for t in doc["tests"] if t["function"] in functions]
+    if case.startswith("runtime_only"):
+        tests = [t for t in tests if not t["name"].endswith(STRUCTURE_ONLY)]
+        assert all("not allowed in this exercise" in t["message"] for t in tests if t["status"] == "error"), tests
+    else:
+        assert all("must be written from scratch" in t["message"] for t in tests), tests
+    earned = {t["name"]: t["points"] for t in tests if t["points"]}
+    assert not earned, earned
 
 
 @pytest.mark.parametrize("chapter", [k[0] for k in CASES])
