@@ -377,6 +377,7 @@ _ESCAPES = frozenset({"__closure__", "cell_contents", "__globals__", "__code__",
                       "get_referents", "get_referrers", "attrgetter", "methodcaller", "getattr_static", "modules",
                       "import_module", "__import__", "_vault", "_VF", "_C", "_VariableFunctions",
                       "_VariableFunctionsClass", "_decomp", "_jit_get_operation", "vf", "setprofile", "settrace"})
+_NEVER_EXPOSE = ("numpy", "scipy", "matplotlib", "sympy", "PIL", "sklearn", "pandas", "mpl_toolkits", "IPython")
 # Audit events refused while student code is on the stack (gc's introspection: always).
 _AUDIT_REFUSED = ("ctypes.", "pickle.find_class", "code.__new__", "function.__new__",
                   "sys.setprofile", "sys.settrace")
@@ -593,11 +594,16 @@ def _block(names) -> None:
         except Exception:
             pass
     # every module that exposes one of them (torch.lstm_cell, torch._decomp..., torch.nn.utils.clip_grad...)
-    for m in list(sys.modules.values()):
-        d = real_getattr(m, "__dict__", None)
-        if not real_isinstance(d, dict):
+    # (the standard library and the big numeric packages never re-export them: skipped, for speed)
+    skip = sys.stdlib_module_names
+    for mname, m in list(sys.modules.items()):
+        if mname.partition(".")[0] in skip or mname.startswith(_NEVER_EXPOSE):
             continue
-        for k, v in list(d.items()):
+        d = real_getattr(m, "__dict__", None)
+        if type(d) is not dict:
+            continue
+        hit = [v for v in list(d.values()) if id(v) in wanted]
+        for k, v in list(d.items()) if hit else ():
             g = wanted.get(id(v))
             if g is not None and g is not v:
                 d[k] = g

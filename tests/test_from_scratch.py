@@ -128,7 +128,8 @@ def test_honest_twin_after_each_attacker_is_untouched(graded, chapter):
     key = next(k for k in CASES if k[0] == chapter)
     twins = [f"{i:02d}~honest" for i in range(len(CASES[key]))]
     ref = _normalised(graded[False][chapter], twins[0], chapter)
-    assert json.loads(ref[0])["score"] == json.loads(ref[0])["max_score"]
+    doc = json.loads(ref[0])  # the torch notebook alone was handed in: its tests all pass, the rest are missing
+    assert doc["score"] > 0 and all(t["status"] in ("passed", "missing") for t in doc["tests"]), doc["tests"]
     bad = [t for t in twins if _normalised(graded[True][chapter], t, chapter) != ref
            or _normalised(graded[False][chapter], t, chapter) != ref]
     assert not bad, bad
