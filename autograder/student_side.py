@@ -611,14 +611,16 @@ def _block(names) -> None:
         return  # nothing is guarded (a numpy notebook: its FORBIDDEN is the syntax check's alone)
 
     # 3. the ways around the guards: getattr/vars with computed names, frames, the heap, ctypes, pickles
+    # Refused to student code itself (the caller), never to the libraries it calls: functools.wraps
+    # reads __dict__, inspect reads __code__ (torch.no_grad() as a decorator).
     def checked_getattr(obj, name, *default):
-        if real_isinstance(name, str) and name in _ESCAPES and untrusted_on_stack(2):
+        if real_isinstance(name, str) and name in _ESCAPES and _caller_untrusted():
             raise PermissionError(f"getattr(..., {name!r}) is not allowed in this exercise")
         return real_getattr(obj, name, *default)
 
     def checked_vars(*obj):
         d = real_vars(*obj)
-        if obj and untrusted_on_stack(2):
+        if obj and _caller_untrusted():
             return {k: v for k, v in d.items() if k not in _ESCAPES and not real_isinstance(v, _Blocked)}
         return d
 
@@ -628,12 +630,14 @@ def _block(names) -> None:
         if busy[0]:
             return
         refuse = event in ("gc.get_objects", "gc.get_referents", "gc.get_referrers")
-        if not refuse and (event.startswith(_AUDIT_REFUSED)
-                           or event == "object.__getattr__" and len(args) > 1 and args[1] in _AUDIT_FRAMES
-                           or event == "sys._getframe"):
-            refuse = untrusted_on_stack(2) if event != "sys._getframe" else _caller_untrusted()
+        if not refuse and event.startswith(_AUDIT_REFUSED):
+            refuse = untrusted_on_stack(2)
+        elif not refuse and (event == "sys._getframe" or event == "object.__getattr__" and len(args) > 1
+                             and args[1] in _AUDIT_FRAMES):
+            refuse = _caller_untrusted()
         if refuse:
-            raise PermissionError(f"{event} is not allowed in this exercise")
+            what = f"reading .{args[1]}" if event == "object.__getattr__" else event
+            raise PermissionError(f"{what} is not allowed in this exercise")
 
     def _caller_untrusted():
         was, busy[0] = busy[0], True
