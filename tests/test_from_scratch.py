@@ -16,8 +16,6 @@ from autograder import policy
 from conftest import REPO, load_results, run_grader
 from test_adversarial import _solution, append, cell
 
-pytestmark = pytest.mark.slow
-
 CELL_ARGS = "x, h, c, weight_ih, weight_hh, bias_ih, bias_hh"
 CALL = "(x, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)"
 
@@ -108,6 +106,7 @@ def _normalised(out: Path, student: str, chapter: str):
                  for f in ("results.json", "feedback.md"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key,case", [(k, c) for k, attacks in CASES.items() for c in sorted(attacks)])
 def test_attack_earns_nothing_on_the_function_it_fakes(graded, key, case):
     chapter, _name, _after, functions = key
@@ -123,6 +122,7 @@ def test_attack_earns_nothing_on_the_function_it_fakes(graded, key, case):
     assert not earned, earned
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", [k[0] for k in CASES])
 def test_honest_twin_after_each_attacker_is_untouched(graded, chapter):
     key = next(k for k in CASES if k[0] == chapter)

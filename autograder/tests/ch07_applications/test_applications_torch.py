@@ -5,7 +5,8 @@ of scikit-learn's digits; ``predict_digits`` labels the last 397 (held out: the 
 them), perturbed with the course's secret seed (``testkit.heldout``: another stroke width and noise), since
 every labelled digit is public; the accuracy is computed here, in the trusted process, and must reach
 ACCURACY_THRESHOLD.
-The reference reaches 0.94; a ridge classifier on the 64 pixels 0.86; random labels 0.10.
+On clean images the reference reaches 0.94, a ridge classifier on the 64 pixels 0.86, random labels 0.10;
+on the perturbed ones the reference keeps 0.93-0.94 (three secrets), a table of the public digits 0.11.
 """
 import functools
 
