@@ -66,7 +66,8 @@ KERNELS = frozenset({
     "_cudnn_rnn", "miopen_rnn", "lstm_impl", "gru_impl", "rnn_tanh_input", "rnn_relu_input", "one_layer_lstm",
     "one_layer_rnn", "lstm_data_impl", "_lstm_mps", "rnn_cell", "_VF", "_C", "_VariableFunctions",
     "_VariableFunctionsClass", "ops", "aten", "_decomp", "decompositions", "_refs", "_prims", "jit",
-    "_jit_get_operation", "CompilationUnit", "_dynamo", "_jit_internal", "ao", "quantized"})
+    "_jit_get_operation", "CompilationUnit", "_dynamo", "_jit_internal", "ao", "quantized", "quantizable",
+    "import_ir_module", "import_ir_module_from_buffer", "_jit_script_compile"})
 CLIPPING = frozenset({"clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm",
                       "clip_grads_with_norm_", "clip_grad", "_clip_grads_with_norm_", "_get_total_norm"})
 LAYERS = frozenset({"LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "RNNBase", "RNNCellBase"})
@@ -78,7 +79,9 @@ ESCAPES = frozenset({
     "f_code", "tb_frame", "gi_frame", "cr_frame", "ag_frame", "gi_code", "_getframe", "get_objects",
     "get_referents", "get_referrers", "attrgetter", "methodcaller", "getattr_static", "getclosurevars",
     "ctypes", "_ctypes", "pythonapi", "pickle", "_pickle", "cloudpickle", "dill", "marshal", "copyreg",
-    "inspect", "gc", "modules", "resolve_name", "locate", "_original", "setprofile", "settrace", "addaudithook"})
+    "inspect", "gc", "modules", "resolve_name", "locate", "_original", "_vault", "setprofile", "settrace",
+    "addaudithook", "find_spec", "module_from_spec", "exec_module", "load_module", "spec_from_file_location",
+    "spec_from_loader", "SourceFileLoader", "_bootstrap", "_bootstrap_external", "run_path", "run_module"})
 _INTERNAL = {"_VF", "_C", "_VariableFunctions", "_VariableFunctionsClass", "_decomp", "_refs", "_prims",
              "_jit_get_operation", "_dynamo"}  # no student's dict has these keys
 _ESCAPE_NAMES = {"__import__", "__builtins__", "__loader__", "__spec__"}  # refused as bare names too
