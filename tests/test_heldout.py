@@ -159,3 +159,12 @@ def test_the_honest_twin_after_the_attacker_is_untouched(graded):
     assert read(graded[True]) == read(graded[False])
     doc = load_results(graded[False], "00~honest", CH)
     assert doc["score"] == doc["max_score"]
+
+
+def test_workers_starting_together_share_one_secret(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    path = tmp_path / "secret"
+    with ProcessPoolExecutor(4) as ex:
+        got = set(ex.map(heldout.course_secret, [path] * 8))
+    assert len(got) == 1 and os.listdir(tmp_path) == ["secret"]

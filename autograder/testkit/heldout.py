@@ -36,19 +36,31 @@ def secret_file() -> Path:
 
 
 def course_secret(path: Path | None = None) -> bytes:
-    """The course's secret (32 random bytes, hex), created on first use with mode 0600."""
+    """The course's secret (32 random bytes, hex), created on first use with mode 0600.
+
+    Created atomically (written aside, then linked into place): workers that start together all read
+    the one secret that won."""
     path = Path(path) if path is not None else secret_file()
-    try:
-        data = path.read_bytes().strip()
-        if len(data) >= 32:
-            return data
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
-    return path.read_bytes().strip()
+    for _ in range(50):
+        try:
+            data = path.read_bytes().strip()
+            if len(data) >= 32:
+                return data
+            raise ValueError(f"{path}: the course secret is too short (at least 32 characters are needed)")
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(tmp, path)  # fails if another process made it first: then read theirs
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    raise RuntimeError(f"{path}: could not read or create the course secret")
 
 
 def seed_for(purpose: str, secret: bytes | None = None) -> int:
