@@ -631,6 +631,8 @@ def _block(names) -> None:
         return real_getattr(obj, name, *default)
 
     def checked_vars(*obj):
+        if not obj:  # vars() is the caller's locals
+            return getframe(1).f_locals
         d = real_vars(*obj)
         if obj and _caller_untrusted():
             return {k: v for k, v in d.items() if k not in _ESCAPES and not real_isinstance(v, _Blocked)}
