@@ -156,3 +156,43 @@ def test_the_students_own_names_comments_and_strings_stay_free(src):
                                  "import ctypes", "g = (lambda: 0).__globals__", "f = obj.lstm_cell"])
 def test_forbidden_identifiers_are_refused_whatever_they_hang_on(src):
     assert policy.check([(-1, "import torch\nfrom torch import nn\n"), (0, src)], E4)
+
+
+PREPARED = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import torch, numpy, rnnlib
+import student_side as s
+names = sys.argv[2].split(",")
+if sys.argv[3] == "prepared":
+    s._block_prepare()
+t = time.perf_counter()
+s._block(names)
+seconds = time.perf_counter() - t
+# (torch._meta_registrations: shape functions for meta tensors, which compute no values)
+open_ = [f"{m}.{k}" for m, mod in list(sys.modules.items())
+         if not m.startswith(s._NEVER_EXPOSE + ("torch._meta_registrations",))
+         for k, v in list(getattr(mod, "__dict__", {}).items())
+         if k in s._KERNELS + s._CLIPPING and callable(v) and not isinstance(v, s._Blocked)
+         and type(v).__name__ in ("builtin_function_or_method", "function")
+         and (getattr(v, "__module__", "") or "").startswith("torch")]
+print(seconds, sorted(open_))
+"""
+
+
+@pytest.mark.parametrize("how", ["prepared", "scan"])
+def test_every_module_exposing_a_kernel_gets_the_guard(how, tmp_path):
+    """In a fresh interpreter (the audit hook and the builtins stay changed for good): after _block, no
+    module of torch's exposes an unguarded kernel or clipping function, with the zygote's index or without."""
+    import subprocess
+    import sys
+
+    names = "torch._VF,torch._C,torch.ops.aten,torch.lstm_cell,torch.nn.LSTM,torch.nn.utils"
+    probe = tmp_path / "probe.py"  # a file: code run by `python -c` is "<string>", which the guards refuse
+    probe.write_text(PREPARED)
+    r = subprocess.run([sys.executable, str(probe), str(REPO / "autograder"), names, how],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    seconds, rest = r.stdout.split(" ", 1)
+    assert rest.strip() == "[]", rest
+    print(f"_block ({how}): {float(seconds) * 1000:.1f} ms")
