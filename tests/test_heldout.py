@@ -168,3 +168,9 @@ def test_workers_starting_together_share_one_secret(tmp_path):
     with ProcessPoolExecutor(4) as ex:
         got = set(ex.map(heldout.course_secret, [path] * 8))
     assert len(got) == 1 and os.listdir(tmp_path) == ["secret"]
+
+
+def test_an_unwritable_secret_file_still_grades(tmp_path):
+    (tmp_path / "a_file").write_text("")  # its "folder" is a file: neither readable nor writable, even as root
+    a = heldout.course_secret(tmp_path / "a_file" / "secret")
+    assert len(a) == 64 and heldout.course_secret(tmp_path / "a_file" / "secret") == a  # one per process
