@@ -74,6 +74,10 @@ def tests_fingerprint(name: str) -> str:
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     for f in sorted((RELEASE_DIR / name).glob("*.ipynb")):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
+    if any("heldout" in f.read_text() for f in (pkg / "tests" / name).glob("*.py")):
+        from .testkit import heldout  # held-out data perturbed with the course's secret: a new secret regrades
+
+        h.update(b"secret\0" + hashlib.sha256(str(heldout.seed_for("fingerprint")).encode()).digest())
     return h.hexdigest()[:16]
 
 
@@ -238,7 +242,7 @@ class GraderFault:
 def blocked_names(nbt: NotebookTests) -> list[str]:
     names = set()
     for entries in nbt.forbidden.values():
-        names |= {n for n in (policy.normalise(e) for e in entries) if n and not n.endswith(("*", "_"))}
+        names |= {n for n in (policy.normalise(e) for e in entries) if n and not n.endswith("*")}
     return sorted(n for n in names if n.count(".") >= 1)
 
 

@@ -1053,6 +1053,10 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=(), held_out=()) -> None
     ctl = socket.socket(fileno=control_fd)
     ns_mode = _probe_mode(wanted_mode)
     _preimport()
+    try:  # where each forbidden callable is exposed, indexed once here, not scanned in every child
+        _block_prepare()
+    except Exception:
+        pass
     held_out = [tuple(h) for h in held_out]
     if held_out and ns_mode == "uid":
         _serve_public_part(held_out)
