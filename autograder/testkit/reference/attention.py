@@ -165,3 +165,15 @@ def decoder_step_ref(sd, token, h, memory, mask=None, douts=None):
         return vals
     torch.autograd.backward(outs, [_t(d) for d in douts])
     return vals, ([ht.grad.numpy(), mt.grad.numpy()], {n: t.grad.numpy() for n, t in pt.items()})
+
+
+def self_attention_ref(sd, x, mask=None):
+    """Single-head self-attention with nn.MultiheadAttention(E, 1)'s weights ``sd`` and the course's rule
+    for a position that may attend to nothing (weights 0, attention output 0, so out = out_proj.bias):
+    returns [out, weights] (float64)."""
+    f = torch.nn.functional
+    pt = {n: _t(a) for n, a in sd.items()}
+    q, k, v = f.linear(_t(x), pt["in_proj_weight"], pt["in_proj_bias"]).chunk(3, dim=-1)
+    w = masked_softmax(q @ k.transpose(1, 2) / math.sqrt(x.shape[-1]), mask, axis=-1)
+    out = f.linear(w @ v, pt["out_proj.weight"], pt["out_proj.bias"])
+    return [out.detach().numpy(), w.detach().numpy()]

@@ -127,6 +127,16 @@ def test_attention_forward_all_masked_rows(sub, rng):
 
 
 @graded("attention_forward", points=1)
+def test_attention_forward_large_scores(sub, rng):
+    q, k, v = _sdpa_inputs(rng)
+    q, k = 40.0 * q, 40.0 * k  # scores in the thousands: exp overflows unless the row maximum is subtracted
+    mask = _mask(rng, "padding", q.shape[0], q.shape[1], k.shape[1])
+    out, _ = _forward(sub, "attention_forward", q, k, v, mask)
+    check_array(out, attention_ref(q, k, v, mask), f"attention_forward ({_label(q, k, v, mask)}, scores of "
+                "size ~1000: subtract each row's maximum over its allowed keys before np.exp) out")
+
+
+@graded("attention_forward", points=1)
 def test_attention_forward_float32(sub, rng):
     q, k, v = _sdpa_inputs(rng, dtype=np.float32)
     _attention_forward_check(sub, q, k, v, _mask(rng, "causal", q.shape[0], q.shape[1], k.shape[1]))
@@ -224,6 +234,10 @@ def test_additive_attention_forward_parity(sub, rng):
     for kind, N in (("none", None), ("padding", None), ("full", None), ("causal", 1)):
         q, k, v, p = _add_inputs(rng, N)
         _additive_forward_check(sub, q, k, v, p, _mask(rng, kind, q.shape[0], q.shape[1], k.shape[1]))
+    q, k, v, p = _add_inputs(rng)
+    p["w_v"] = 500.0 * p["w_v"]  # scores in the hundreds: exp overflows unless the row maximum is subtracted
+    _additive_forward_check(sub, q, k, v, p, _mask(rng, "full", q.shape[0], q.shape[1], k.shape[1]),
+                            "; large scores: subtract each row's maximum before np.exp")
 
 
 @graded("additive_attention_forward", points=1)

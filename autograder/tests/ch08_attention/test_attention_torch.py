@@ -10,7 +10,7 @@ import torch
 
 from autograder.api import Fail, RemoteTensor, check_array, graded, tensor, unpack
 from autograder.testkit.manifest import forbidden
-from autograder.testkit.reference.attention import bahdanau_ref, decoder_step_ref
+from autograder.testkit.reference.attention import bahdanau_ref, decoder_step_ref, self_attention_ref
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
@@ -295,3 +295,23 @@ def test_SelfAttention_backward(sub, rng):
 @graded("SelfAttention", points=1)
 def test_SelfAttention_float32(sub, rng):
     _self_attention_check(sub, rng, None, None, "causal", dtype=np.float32, backward=True)
+
+
+@graded("SelfAttention", points=1)
+def test_SelfAttention_all_masked_rows(sub, rng):
+    N, T, E = 3, 5, 4
+    ref = _mha(rng, E, np.float64)
+    w = {k: v.detach().numpy().astype(np.float64) for k, v in ref.state_dict().items()}
+    m = _new(sub, "SelfAttention", E)
+    _load(sub, m, "SelfAttention", w, np.float64)
+    x = rng.standard_normal((N, T, E))
+    mask = rng.random((N, T, T)) < 0.6
+    mask[:, np.arange(T), np.arange(T)] = True
+    mask[0, 2] = False  # position 2 of sequence 0 may attend to nothing
+    mask[2, 4] = False
+    got = sub.invoke(m, tensor(x), tensor(mask))
+    names = ["out", "weights"]
+    outs = _outs(got, 2, "SelfAttention", names)
+    _compare(outs, self_attention_ref(w, x, mask), names,
+             f"SelfAttention (N={N}, T={T}, E={E}, mask (N, T, T) with rows that are all False: their weights "
+             "are 0 and their attention output 0, so their out is out_proj's bias)", np.float64)
