@@ -1,6 +1,9 @@
 # The course's commands. Each target creates the virtual environment it needs (from
 # requirements.txt, with constraints.txt pinning every transitive package) the first time.
 VENV ?= .venv
+# The interpreter the virtual environment is made from (3.11.5 or newer: the pins need it). Grading
+# without namespaces (a container) needs one that an unprivileged user can read: see README.
+PYTHON ?= python3
 PY := $(VENV)/bin/python
 SHELL := /bin/bash
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -10,7 +13,7 @@ include chapters.mk
 .PHONY: venv book test test-fast release selfcheck grade clean bench lab mutation wheel student-edition new-chapter chapters sync-points pdf
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt constraints.txt
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 	# rnnlib, editable (pyproject.toml): the book, JupyterLab, pytest and the grader import it as installed.
 	rm -f "$$($(PY) -c 'import site; print(site.getsitepackages()[0])')/rnn-course.pth"

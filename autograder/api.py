@@ -210,17 +210,18 @@ class Submission:
         self._seconds = call_seconds
         self._pending_seed = None
         self._stand_ins = dict(stand_ins or {})
+        self._callbacks: dict[str, Callable] = {}  # forwarders made by ``callback``: name -> trusted fn
         self.replies = 0  # replies read from the student's process during this test
 
     def _request(self, msg, blobs=(), what="running your code"):
         if self._pending_seed is not None:
             msg = dict(msg, seed=self._pending_seed)
             self._pending_seed = None
-        callbacks = None
+        callbacks = dict(self._callbacks)
         if self._stand_ins and msg.get("op") == "call":
             msg = dict(msg, stand_ins=sorted(self._stand_ins))
-            callbacks = self._stand_ins
-        out = self._nb.request(msg, blobs, self._seconds, what, callbacks)
+            callbacks.update(self._stand_ins)
+        out = self._nb.request(msg, blobs, self._seconds, what, callbacks or None)
         self.replies += 1
         return out
 
@@ -238,6 +239,34 @@ class Submission:
         """As ``call``, but also returns the arguments as they are afterwards: (value, args, kwargs)."""
         return self._req({"op": "call", "target": {"name": name}, "return_args": True}, args, kwargs,
                          f"running {name}")
+
+    def call_keep(self, name: str, keep, *args, **kwargs):
+        """As ``call``, but the returned tuple's items at the indices ``keep`` stay in the student's
+        process and come back as ``Remote`` handles (``keep="all"``: the whole value, as one handle).
+        ``h, cache = sub.call_keep("rnn_step_forward", (1,), x, h0, p)``: the student's own cache,
+        whatever its layout, to pass back to their backward; it never leaves their process."""
+        return self._req({"op": "call", "target": {"name": name}, "keep": _keep_spec(keep)}, args, kwargs,
+                         f"running {name}")
+
+    def invoke_keep(self, obj, keep, *args, **kwargs):
+        """As ``invoke`` (a remote object called), keeping the items ``keep`` remote (see ``call_keep``)."""
+        return self._req({"op": "call", "target": {"h": obj.handle}, "keep": _keep_spec(keep)}, args, kwargs,
+                         "running forward")
+
+    def callback(self, fn: Callable, name: str = "f") -> Remote:
+        """A function the student's code can call (``numerical_gradient(f, x)``'s ``f``): a plain
+        forwarder in their process that sends its arguments here, where ``fn`` runs (trusted side),
+        and returns ``fn``'s plain-data value. No code of ours enters their process."""
+        key = f"{name}#{len(self._callbacks) + 1}"
+        self._callbacks[key] = fn
+        tree, blobs = self._request({"op": "forwarder", "name": key}, (), "preparing a test function")
+        return decode_reply(tree, blobs)
+
+    def release(self, *remotes) -> None:
+        """Free handles in the student's process (objects it no longer needs to keep)."""
+        hs = [r.handle for r in remotes if isinstance(r, (Remote, RemoteTensor))]
+        if hs:
+            self._request({"op": "release", "handles": hs}, (), "releasing values")
 
     def new(self, cls: str, *args, **kwargs):
         return self.call(cls, *args, **kwargs)
@@ -283,6 +312,14 @@ class Submission:
     def seed(self, seed: int) -> None:
         """Seed Python, NumPy and torch in the student's process before the test's next call."""
         self._pending_seed = int(seed)
+
+
+def _keep_spec(keep):
+    if keep == "all":
+        return "all"
+    if isinstance(keep, int):
+        keep = (keep,)
+    return [int(i) for i in keep]
 
 
 # ------------------------------------------------------------------------------- checks

@@ -53,6 +53,7 @@ class Summary:
     skipped: int = 0
     seconds: float = 0.0
     warnings: list = field(default_factory=list)
+    isolation: set = field(default_factory=set)  # the isolation levels this run's results were graded with
 
 
 # ------------------------------------------------------------------------------ writing
@@ -239,6 +240,7 @@ class _Worker:
 
     def give(self, job, limits) -> None:
         self.job = job
+        self.since = time.monotonic()
         self.codec.send(self.proc.stdin.fileno(), (job, limits))
 
     def kill(self) -> None:
@@ -247,6 +249,9 @@ class _Worker:
             self.proc.wait(timeout=10)
         except Exception:
             pass
+
+
+BACKSTOP = 2 * runner.WATCHDOG_GRACE + 30  # seconds past a submission's budget before its worker is killed
 
 
 def run_local(jobs: list[Job], workers: int, limits: Limits, on_done) -> None:
@@ -263,6 +268,13 @@ def run_local(jobs: list[Job], workers: int, limits: Limits, on_done) -> None:
                 if w.ready and w.job is None and todo:
                     w.give(todo.pop(), limits)
                     busy += 1
+            for i, w in enumerate(pool):  # the last line of defence: a worker stuck past every limit
+                if w.job is not None and time.monotonic() - w.since > limits.submission_seconds + BACKSTOP:
+                    job = w.job
+                    w.kill()
+                    pool[i] = _Worker()
+                    busy -= 1
+                    on_done(runner.timeout_document(job.student, job.assignment, job.h, limits))
             fds = {w.proc.stdout.fileno(): w for w in pool}
             ready, _, _ = select.select(list(fds), [], [], 1.0)
             for fd in ready:
@@ -349,10 +361,14 @@ def grade_class(submitted: Path, out: Path, assignment: str | None = None, worke
 
         if not sandbox.bwrap_usable():
             runner.log(sandbox.isolation_description())
+            sandbox.lock_secrets([submitted, out])  # as root: root-only before any student code runs
         bar = _bar(progress, len(jobs))
 
         def on_done(doc):
+            if "_unfit" in doc:  # the preflight: this machine cannot grade; nothing was written
+                raise RunError(f"cannot grade here: {doc['_unfit']}")
             write_result(out, doc)
+            summary.isolation.add(doc.get("isolation", "unknown"))
             if bar is not None:
                 bar.update(1)
 

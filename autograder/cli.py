@@ -26,7 +26,11 @@ def main(argv=None) -> int:
     g.add_argument("--notebook-timeout", type=float, default=Limits.notebook_seconds, metavar="S")
     g.add_argument("--submission-timeout", type=float, default=Limits.submission_seconds, metavar="S",
                    help="everything of one submission: every notebook, restart and test")
-    g.add_argument("--memory-mb", type=int, default=Limits.memory_bytes // 2**20, metavar="MB")
+    g.add_argument("--memory-mb", type=int, default=Limits.memory_bytes // 2**20, metavar="MB",
+                   help="memory of one notebook's processes together (and of each one)")
+    g.add_argument("--allow-weak-isolation", action="store_true",
+                   help="grade even where no isolation is possible (not root, no bubblewrap, no user "
+                        "namespaces): student code could read the grader's files; recorded in every result")
     g.add_argument("--no-progress", action="store_true")
     sub.add_parser("list", help="list assignments and their graded tests")
     sp = sub.add_parser("sync-points", help="set each visible test cell's nbgrader points to the hidden points "
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
 
     limits = Limits(cell_seconds=a.cell_timeout, call_seconds=a.call_timeout,
                     notebook_seconds=a.notebook_timeout, submission_seconds=a.submission_timeout,
-                    memory_bytes=a.memory_mb * 2**20)
+                    memory_bytes=a.memory_mb * 2**20, allow_weak_isolation=a.allow_weak_isolation)
     only = [s.strip() for s in a.only.split(",") if s.strip()] if a.only else None
     try:
         s = grade_class(a.submitted, a.out, a.assignment, a.workers, a.force, limits,
@@ -122,6 +126,7 @@ def main(argv=None) -> int:
         return 1
     except Interrupted as e:
         return e.code
+    iso = f", isolation: {', '.join(sorted(s.isolation))}" if s.isolation else ""
     print(f"autograder: {s.submissions} submissions, {s.graded} graded, {s.skipped} already "
-          f"done, {s.seconds:.1f} s, results in {a.out}/grades.csv", file=sys.stderr)
+          f"done, {s.seconds:.1f} s{iso}, results in {a.out}/grades.csv", file=sys.stderr)
     return 0

@@ -10,6 +10,7 @@ channel, never from the child's own bytes.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sandbox
-from .wire import MAX_FRAME, FrameReader, ProtocolError, send_frame
+from .wire import MAX_FRAME, FrameReader, ProtocolError, encode_frame
 
 
 @dataclass
@@ -37,6 +38,18 @@ class Limits:
     memory_bytes: int = 2 * 1024**3  # address space beyond what numpy and torch already map
     processes: int = 64  # processes and threads the child may create
     max_reply_bytes: int = MAX_FRAME  # one reply from the student's process
+    allow_weak_isolation: bool = False  # grade even where the student's code could read the grader's files
+
+    def enforced(self, zygote: "Zygote | None" = None) -> dict:
+        """The limits as they were actually applied, for results.json."""
+        return {"cell_seconds": self.cell_seconds, "notebook_seconds": self.notebook_seconds,
+                "call_seconds": self.call_seconds, "submission_seconds": self.submission_seconds,
+                "memory_mb_per_notebook": self.memory_bytes >> 20,
+                "memory_scope": "the notebook's processes together (sampled every 0.1 s), and each process",
+                "processes": self.processes}
+
+
+MAX_CALLBACKS = 200_000  # forwarder calls answered during one request
 
 
 class ChildGone(Exception):
@@ -99,6 +112,7 @@ class Zygote:
         self.next_id = 1
         self.exited: dict[int, str] = {}
         self.killed: set[int] = set()  # children killed on purpose: their exit needs no waiting
+        self._uids: list[int] = []
         self._spawn()
 
     def _spawn(self) -> None:
@@ -114,6 +128,7 @@ class Zygote:
             raise RuntimeError(f"sandbox did not start: {msg}")
         self.ns_mode = msg.get("ns_mode", "none")
         self.description = sandbox.isolation_description(self.ns_mode)
+        self.isolation = sandbox.isolation_level(self.sandboxed, self.ns_mode)
 
     def _control(self, deadline: float, what: str) -> dict:
         """The next control event (blocking until ``deadline``)."""
@@ -153,7 +168,9 @@ class Zygote:
         self.next_id += 1
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         lim = self.limits
-        job = dict(job, uid=_child_uid(rid), limits={"memory_bytes": lim.memory_bytes,
+        uid = _child_uid(rid)
+        self._uids = (self._uids + [uid])[-50:]
+        job = dict(job, uid=uid, limits={"memory_bytes": lim.memory_bytes,
                                                      "processes": lim.processes,
                                                      "file_bytes": 256 * 1024**2})
         socket.send_fds(self.ctl, [json.dumps({"op": "spawn", "id": rid, "job": job}).encode()],
@@ -169,23 +186,55 @@ class Zygote:
 
     def kill(self, rid: int) -> None:
         """Kill a child and its whole PID namespace. Does not wait: the zygote reaps it, and nothing of
-        it can reach the next child (its own namespaces, socket and uid)."""
-        if self.exited.pop(rid, None) is not None:
+        it can reach the next child (its own namespaces, socket and uid). Without namespaces ("uid"
+        mode, a container) it waits until the zygote has killed every process of the child's uid and
+        deleted its files: nothing of it may outlive the notebook, however it detached."""
+        if self.exited.pop(rid, None) is not None and self.ns_mode != "uid":
             return
         self.killed.add(rid)
         try:
             self.ctl.send(json.dumps({"op": "kill", "id": rid}).encode())
         except OSError:
             raise ZygoteDied("the sandbox ended") from None
+        if self.ns_mode == "uid":
+            deadline = time.monotonic() + 30
+            while True:
+                ev = self._control(deadline, "ending a notebook's processes")
+                if ev.get("ev") == "swept" and ev.get("id") == rid:
+                    if not ev.get("ok"):
+                        raise ZygoteDied("a notebook's processes could not all be ended")
+                    return
+                self._record(ev)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def used_uids(self) -> list[int]:
+        return list(self._uids)
+
+    def kill_now(self) -> None:
+        """The watchdog's way (another thread): the zygote and with it every child, at once; as root
+        without namespaces, every process of every uid its children had, too (``reaper``)."""
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
+        if getattr(self, "ns_mode", None) == "uid":
+            from . import reaper
+
+            for uid in self.used_uids():
+                reaper.sweep_uid(uid)
 
     def close(self) -> None:
         try:
             self.ctl.close()
         except Exception:
             pass
+        if getattr(self, "ns_mode", None) == "uid":  # it sweeps its children's uids, then exits
+            try:
+                self.proc.wait(timeout=15)
+            except Exception:
+                pass
         try:
             os.killpg(self.proc.pid, 9)
         except Exception:
@@ -198,9 +247,13 @@ class Zygote:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+_UIDS = itertools.count(1)  # one counter per process: zygotes of several threads never share a uid
+
+
 def _child_uid(rid: int) -> int:
-    """A uid that no other live child on this machine has (as root): from this worker's pid and rid."""
-    return 1_000_000 + (os.getpid() % 4_000_000) * 1000 + rid % 1000
+    """A uid that no other live child on this machine has (as root): from this worker's pid and a
+    per-process counter (a uid comes back only after 1,000 notebooks, long after its sweep)."""
+    return 1_000_000 + (os.getpid() % 4_000_000) * 1000 + next(_UIDS) % 1000
 
 
 class Child:
@@ -270,16 +323,36 @@ class Child:
         raise ChildGone("error", f"the notebook's process ended ({how}) while {what}: "
                                  "sys.exit, os._exit, a crash or the memory limit")
 
+    def _send(self, header: dict, blobs, deadline: float, what: str) -> None:
+        """Write one frame without ever blocking past ``deadline``: a child that stops reading its
+        socket (its buffer full) is ended at the deadline, like one that stops answering."""
+        data = memoryview(encode_frame(header, list(blobs)))
+        while data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._end("timeout", f"time limit exceeded while {what} (your process stopped reading "
+                                     "what the grader sent it)")
+            _, w, _ = select.select([], [self.sock], [], min(left, 1.0))
+            if not w:
+                if self.rid in self.zygote.exited:
+                    self._gone(what)
+                continue
+            try:
+                n = self.sock.send(data, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                self._gone(what)
+            data = data[n:]
+
     def request(self, msg: dict, blobs=(), deadline: float | None = None, what: str = "running your code"):
         """Send one request; return (value tree, blobs) of the reply with its id."""
         if not self.alive:
             raise ChildGone("error", "the notebook's process is no longer running")
         rid = secrets.randbits(62)
-        try:
-            send_frame(self.sock, dict(msg, id=rid), list(blobs))
-        except OSError:
-            self._gone(what)
         deadline = deadline or time.monotonic() + 20
+        self._send(dict(msg, id=rid), blobs, deadline, what)
+        answered = 0
         while True:
             reply, rblobs = self._next_frame(deadline, what)
             if "setup_error" in reply:
@@ -288,8 +361,12 @@ class Child:
             if reply.get("re") != rid:
                 self._end("error", f"your notebook's process sent a reply that answers no request while {what} "
                                    "(something wrote to the grader's channel); it was stopped")
-            if "cb" in reply:  # a stand-in called from the function under test
-                self._answer_callback(reply, rblobs, what)
+            if "cb" in reply:  # a forwarder (callback or stand-in) called from the function under test
+                answered += 1
+                if answered > MAX_CALLBACKS:
+                    self._end("error", f"your code called the grader's functions more than {MAX_CALLBACKS} times "
+                                       f"while {what}; it was stopped")
+                self._answer_callback(reply, rblobs, deadline, what)
                 continue
             if reply.get("ok") is True:
                 return reply.get("value"), rblobs
@@ -297,15 +374,17 @@ class Child:
                 raise Missing(str(reply.get("error", "not defined"))[:2000])
             raise StudentError(str(reply.get("error", "an exception"))[:2000])
 
-    def _answer_callback(self, req: dict, blobs, what: str) -> None:
+    def _answer_callback(self, req: dict, blobs, deadline: float, what: str) -> None:
+        """Run the trusted function a forwarder asked for, here, on the student's plain-data arguments;
+        send back plain data (under the request's deadline, like everything sent to the child)."""
         from .api import decode_reply, encode_args  # the trusted codec
 
         name = req.get("cb")
         fn = self.callbacks.get(name) if isinstance(name, str) else None
         out: list[bytes] = []
         if fn is None:
-            send_frame(self.sock, {"cb_reply": name, "ok": False,
-                                   "error": f"{name} is not available here"})
+            self._send({"cb_reply": str(name)[:100], "ok": False, "error": f"{str(name)[:100]} is not available here"},
+                       (), deadline, what)
             return
         try:
             args = decode_reply(req.get("args"), blobs)
@@ -315,11 +394,11 @@ class Child:
             value = fn(*args, **kwargs)
             tree = encode_args(value, out)
         except Exception as e:  # the student's arguments do not fit the trusted function
-            send_frame(self.sock, {"cb_reply": name, "ok": False,
-                                   "error": f"your code called {name} with arguments it cannot take "
-                                            f"({type(e).__name__}: {str(e)[:300]})"})
+            self._send({"cb_reply": name, "ok": False,
+                        "error": f"your code called {name.split('#')[0]} with arguments it cannot take "
+                                 f"({type(e).__name__}: {str(e)[:300]})"}, (), deadline, what)
             return
-        send_frame(self.sock, {"cb_reply": name, "ok": True, "value": tree}, out)
+        self._send({"cb_reply": name, "ok": True, "value": tree}, out, deadline, what)
 
 
 # --------------------------------------------------------------------------- one notebook

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SIDE_FILES = ("student_side.py", "wire.py")  # all of autograder/ that enters the sandbox
+SIDE_FILES = ("student_side.py", "wire.py", "reaper.py")  # all of autograder/ that enters the sandbox
 # Data files inside installed packages whose tail is a hidden test's held-out set: the sandbox sees
 # only the first N rows (chapter 7 trains on digits[:1400] and is graded on the rest).
 HELD_OUT = {("sklearn", "datasets/data/digits.csv.gz"): 1400}
@@ -53,8 +53,79 @@ PER_CHILD = {
     "root": "per notebook: own PID, mount, network and IPC namespaces, private /tmp, a fresh uid",
     "user": "per notebook: own user, PID, mount, network and IPC namespaces, private /tmp "
             "(one uid for all: run as root for a fresh uid per notebook)",
+    "uid": "per notebook (no namespaces: a container): a fresh unprivileged uid with no_new_privs and a "
+           "process limit, a private 0700 folder, every process of that uid killed and its files deleted "
+           "before the results are accepted; the grader's code, hidden tests, release, submissions and "
+           "results are root-only",
     "none": "per notebook: a process group only (no namespaces: a detached process can outlive it)",
 }
+
+
+def isolation_level(sandboxed: bool, ns_mode: str) -> str:
+    """One word for results.json, the run's summary and the report:
+    ``bubblewrap`` (the full sandbox), ``namespaces`` (no bubblewrap; per-notebook namespaces and, as
+    root, a fresh uid; secrets root-only), ``container`` (root without namespaces: a fresh uid per
+    notebook, secrets root-only), ``weak`` (the student's code can read what the grader's user can)."""
+    if sandboxed:
+        return "bubblewrap"
+    if ns_mode == "root":
+        return "namespaces"
+    if ns_mode == "uid":
+        return "container"
+    return "weak"
+
+
+def lock_secrets(extra=()) -> list[str]:
+    """Without bubblewrap, as root: make everything secret root-only before any student code runs,
+    whatever the files' modes were: every entry of the repository but its virtual environment and
+    ``rnnlib`` (the grader's code, hidden tests, testkit, solutions, release, .git), and ``extra`` (the
+    submissions, the results folder, a platform's metadata). The repository itself stays traversable
+    (0711: the interpreter in its .venv is reached by path, nothing is listed). Returns what it locked."""
+    if os.geteuid() != 0:
+        return []
+    locked = []
+    keep = set(VENV_NAMES) | {"rnnlib"}
+    roots = [os.path.realpath(r) for r in _python_roots()]
+    for entry in sorted(REPO.iterdir()):
+        if entry.name in keep or entry.is_symlink():
+            continue
+        rp = os.path.realpath(entry)
+        if any((r + "/").startswith(rp + "/") for r in roots):
+            continue  # the interpreter lives there
+        locked += _lock(entry)
+    try:
+        os.chmod(REPO, os.stat(REPO).st_mode & 0o7711)
+    except OSError:
+        pass
+    for p in extra:
+        locked += _lock(Path(p))
+    return locked
+
+
+def _lock(p: Path) -> list[str]:
+    try:
+        st = os.lstat(p)
+    except OSError:
+        return []
+    import stat
+
+    if stat.S_ISLNK(st.st_mode):
+        return []
+    mode = 0o700 if stat.S_ISDIR(st.st_mode) else 0o600
+    try:
+        os.chown(p, 0, 0)
+        os.chmod(p, mode)
+    except OSError:
+        return []
+    return [str(p)]
+
+
+_EXTRA_SECRETS: list[str] = []
+
+
+def add_secret_paths(*paths) -> None:
+    """Paths a run adds to the root-only set (its submissions and results folders)."""
+    _EXTRA_SECRETS.extend(str(p) for p in paths if p)
 
 
 def isolation_description(ns_mode: str | None = None) -> str:
@@ -63,9 +134,25 @@ def isolation_description(ns_mode: str | None = None) -> str:
         return ("bubblewrap (no network, read-only system, no repository access, held-out data hidden)"
                 + child)
     why = "not installed" if bwrap_path() is None else "installed but refused by this kernel"
+    if os.geteuid() == 0:
+        return (f"no bubblewrap ({why}): as root, each notebook still gets what this kernel allows (namespaces "
+                "and a fresh uid, or in a container a fresh uid alone), and the grader's files are made "
+                "root-only" + child)
     return (f"WEAK: bubblewrap {why}; student code runs as a plain subprocess with resource limits "
             "only (it can read files this user can read). Install bubblewrap (apt-get install bubblewrap)"
             + child)
+
+
+def unreadable_parent(path: str) -> str | None:
+    """The first folder on ``path``'s way that an unprivileged user cannot enter, or None."""
+    p = Path(os.path.realpath(path))
+    for d in reversed(p.parents):
+        try:
+            if not os.stat(d).st_mode & 0o001:
+                return str(d)
+        except OSError:
+            return str(d)
+    return None
 
 
 def _python_roots() -> list[str]:
@@ -163,9 +250,18 @@ def zygote_command(hostdir: Path, control_fd: int) -> tuple[list[str], dict, boo
                 "sys.argv = ['zygote']; sys.path.insert(0, '/grader'); import student_side; "
                 f"student_side.zygote_main({control_fd}, {wanted!r}, {keep!r})"]
         return argv, env, True, wanted
-    # Weak fallback: a plain process in a scratch directory; children still get what the kernel allows.
-    env["PYTHONPATH"] = str(REPO / "rnnlib" / "..")  # rnnlib only would be better; the repo is readable anyway
+    # No bubblewrap: a plain process in a scratch directory; children still get what the kernel allows
+    # (as root: namespaces and a fresh uid, or in a container a fresh uid alone, secrets root-only).
+    lock_secrets(_EXTRA_SECRETS)
+    env["PYTHONPATH"] = str(REPO / "rnnlib" / "..")  # only rnnlib is readable there once secrets are locked
     env["HOME"] = str(hostdir)
     env["MPLCONFIGDIR"] = str(hostdir / "mpl")
-    argv = [sys.executable, str(hostdir / "student_side.py"), str(control_fd), wanted, json.dumps(keep)]
+    # Held-out data: the originals become root-only, and each child sees the public part instead (in
+    # its own mount namespace, or, in a container, from the zygote's memory: see student_side.py).
+    held = [(str(src), str(dst)) for src, dst in _held_out_binds(hostdir)]
+    if os.geteuid() == 0:
+        for src, _ in held:
+            _lock(Path(src))
+    argv = [sys.executable, str(hostdir / "student_side.py"), str(control_fd), wanted, json.dumps(keep),
+            json.dumps(held)]
     return argv, env, False, wanted

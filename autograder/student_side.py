@@ -31,6 +31,7 @@ import sys
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reaper  # noqa: E402
 from wire import (MAX_STRING, FrameReader, array_to_bytes, bytes_to_array,  # noqa: E402
                   send_frame)
 
@@ -78,6 +79,15 @@ class _Probe:
         return self.fn(*a, **k)
 
 
+class _Kept:
+    """A value the trusted side asked to keep here: it crosses back as a handle, never as data."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v):
+        self.v = v
+
+
 class _Child:
     """Runs inside the child: executes cells and serves the trusted side's requests, one at a time."""
 
@@ -99,6 +109,8 @@ class _Child:
     def encode(self, obj, blobs, depth=0):
         import numpy as np
 
+        if type(obj) is _Kept:
+            return {"t": "obj", "h": self.keep(obj.v), "type": type(obj.v).__name__[:100]}
         if depth > 16:
             return {"t": "obj", "h": self.keep(obj), "type": "deeply nested value"}
         torch = sys.modules.get("torch")
@@ -238,9 +250,13 @@ class _Child:
                         self.ns.pop(name, None)
                     else:
                         self.ns[name] = old
+            value = _keep_parts(value, req.get("keep"))
             if req.get("return_args"):
                 return (value, args, kwargs)
             return value
+        if op == "forwarder":
+            # A function of the trusted side that student code may call: a plain forwarder (below).
+            return _Kept(self.make_stand_in(str(req["name"])[:100]))
         if op == "define":
             # A probe function of the hidden test (e.g. the f given to numerical_gradient).
             import numpy as np
@@ -301,6 +317,19 @@ class _Child:
 
 class _StandInError(Exception):
     pass
+
+
+def _keep_parts(value, keep):
+    """``keep``: None, "all", or the indices of a returned tuple/list to keep here as handles."""
+    if keep is None:
+        return value
+    if keep == "all":
+        return _Kept(value)
+    if isinstance(value, (tuple, list)):
+        idx = {int(i) for i in keep}
+        parts = [_Kept(v) if i in idx else v for i, v in enumerate(value)]
+        return parts if type(value) is list else tuple(parts)
+    return value
 
 
 _ABSENT = object()
@@ -424,8 +453,8 @@ def _block(names) -> None:
 def _enter_namespaces(job: dict) -> str:
     """In the freshly forked child: new namespaces, private /tmp. Returns the isolation it got."""
     mode = job.get("ns_mode", "none")
-    if mode == "none":
-        return "none"
+    if mode in ("none", "uid"):
+        return mode
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET
     if mode == "user":
@@ -439,6 +468,9 @@ def _enter_namespaces(job: dict) -> str:
         with open("/proc/self/gid_map", "w") as f:
             f.write(f"0 {gid} 1")
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    for original, public in job.get("held_out", []):  # without bubblewrap: the public part, in this namespace
+        _mount(public, original, None, MS_BIND, None)  # (before /tmp, where the public part lies, is hidden)
+        _mount("none", original, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
     # Paths under /tmp that the interpreter needs (a course cloned under /tmp: its .venv) stay visible,
     # read-only, on top of the child's fresh /tmp: held by descriptor across the new mount.
     keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in job.get("keep", [])
@@ -463,10 +495,11 @@ def _become_student(job: dict, mode: str) -> None:
 
     if mode == "root":
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV, None)
+    if mode in ("root", "uid"):
         uid = int(job["uid"])
         os.setgroups([])
         os.setgid(uid)
-        os.setuid(uid)
+        os.setuid(uid)  # a fresh uid: no capabilities left, nothing of root's readable
     if mode != "none":
         try:
             _drop_capabilities()
@@ -488,7 +521,7 @@ def _become_student(job: dict, mode: str) -> None:
     if nproc:
         # RLIMIT_NPROC counts the processes of a real uid: a fresh uid starts at zero; a shared one
         # (no root) already has some, so count them from here.
-        base = 0 if mode == "root" else sum(1 for p in os.listdir("/proc") if p.isdigit())
+        base = 0 if mode in ("root", "uid") else sum(1 for p in os.listdir("/proc") if p.isdigit())
         try:
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc + base, nproc + base))
         except (ValueError, OSError):
@@ -515,14 +548,21 @@ def _child_main(data_fd: int, job: dict) -> None:
         os.write(job["_pid_pipe"], str(os.getpid()).encode())
         os.close(job["_pid_pipe"])
         os.setpgid(0, 0)
+    home = "/tmp"
+    if mode == "uid":  # no mount namespace: a private folder of the child's own uid instead of a fresh /tmp
+        home = _private_home(int(job["uid"]))
     devnull = os.open(os.devnull, os.O_RDWR)
     for std in (0, 1, 2):
         os.dup2(devnull, std)
     os.closerange(3, data_fd)
     os.closerange(data_fd + 1, 4096)
     sys.stdout = sys.stderr = _Discard()
-    os.chdir("/tmp")
-    os.environ.update(HOME="/tmp", MPLCONFIGDIR="/tmp/mpl", AUTOGRADER="1")
+    os.chdir(home)
+    os.environ.update(HOME=home, TMPDIR=home, MPLCONFIGDIR=home + "/mpl", AUTOGRADER="1")
+    if mode == "uid":
+        import tempfile
+
+        tempfile.tempdir = home
     _become_student(job, mode)
     _block(job.get("block", []))
     _seed(job.get("seed", 0))
@@ -556,12 +596,46 @@ def _preimport() -> None:
         pass
 
 
+def _serve_public_part(held_out) -> None:
+    """A container has no mount namespace: the original held-out files are root-only, so the children
+    (fresh uids) read the public part from the zygote's memory through scikit-learn's own loader."""
+    import gzip
+
+    public = {}
+    for original, path in held_out:
+        with open(path, "rb") as f:
+            public[os.path.basename(original)] = f.read()
+    try:
+        import sklearn.datasets._base as base
+    except Exception:
+        return
+    loader = base.load_gzip_compressed_csv_data
+
+    def load_public(data_file_name, *args, **kwargs):
+        if data_file_name in public:
+            import numpy as np
+
+            kw = {k: v for k, v in kwargs.items() if k in ("delimiter",)}
+            data = np.loadtxt(io.BytesIO(gzip.decompress(public[data_file_name])), **kw)
+            descr = kwargs.get("descr_file_name")
+            if descr is None:
+                return data
+            return data, base.load_descr(descr)
+        return loader(data_file_name, *args, **kwargs)
+
+    base.load_gzip_compressed_csv_data = load_public
+
+
 def _probe_mode(wanted: str) -> str:
     """The strongest per-child isolation this kernel grants here: root, user or none."""
-    order = {"root": ["root", "user", "none"], "user": ["user", "none"]}.get(wanted, ["none"])
+    order = {"root": ["root", "user", "uid", "none"], "user": ["user", "none"]}.get(wanted, ["none"])
     for mode in order:
         if mode == "none":
             return mode
+        if mode == "uid":  # root without namespaces (a container): a fresh uid per child, if setuid works
+            if _can_setuid():
+                return mode
+            continue
         pid = os.fork()
         if pid == 0:
             try:
@@ -584,21 +658,137 @@ def _probe_mode(wanted: str) -> str:
     return "none"
 
 
-def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
+def _can_setuid() -> bool:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os._exit(0 if os.getuid() == 65534 else 1)
+        except BaseException:
+            os._exit(1)
+    _, st = os.waitpid(pid, 0)
+    return os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+
+
+# ------------------------------------------------------- a fresh uid without namespaces ("uid")
+def _private_home(uid: int) -> str:
+    """/tmp/autograder-u<uid>: made by root (still), owned by the child's uid, mode 0700."""
+    path = f"/tmp/autograder-u{uid}"
+    reaper.remove_tree(path)
+    os.mkdir(path, 0o700)
+    os.chown(path, uid, uid)
+    return path
+
+
+MEMORY_TICK = 0.1  # seconds between two looks at the children's memory
+
+
+def _over_memory(ns_init: dict, uids: dict, limits: dict):
+    """[(rid, pid, bytes held, limit)] for each child whose processes together hold more than its
+    limit: the child's process, every descendant (a fork, a detached grandchild reparented to the
+    child's PID 1) and, with a uid of its own, every process of that uid (however it detached).
+    Each process counts its private memory beyond what it shares with the zygote it was forked from
+    (anonymous resident memory less the zygote's own), as the per-process limit counts growth."""
+    base = 0
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"RssAnon:"):
+                    base = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    procs = {}
+    wanted = set(uids.values()) | {os.getuid()}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{p}").st_uid not in wanted:  # another user's process: not a notebook's
+                continue
+            with open(f"/proc/{p}/status", "rb") as f:
+                ppid = uid = rss = 0
+                for line in f:
+                    if line.startswith(b"PPid:"):
+                        ppid = int(line.split()[1])
+                    elif line.startswith(b"Uid:"):
+                        uid = int(line.split()[1])
+                    elif line.startswith(b"RssAnon:"):
+                        rss = max(0, int(line.split()[1]) * 1024 - base)
+            procs[int(p)] = (ppid, uid, rss)
+        except (OSError, ValueError, IndexError):
+            continue
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in procs.items():
+        kids.setdefault(ppid, []).append(pid)
+    out = []
+    for rid, top in list(ns_init.items()):
+        limit = limits.get(rid)
+        if not limit:
+            continue
+        mine, todo = set(), [top]
+        while todo:
+            q = todo.pop()
+            if q in mine:
+                continue
+            mine.add(q)
+            todo += kids.get(q, [])
+        uid = uids.get(rid)
+        if uid is not None and uid >= reaper.FIRST_SANDBOX_UID:
+            mine |= {q for q, (_, u, _) in procs.items() if u == uid}
+        used = sum(procs[q][2] for q in mine if q in procs)
+        if used > limit:
+            out.append((rid, top, used, limit))
+    return out
+
+
+_REAPED: list[int] = []  # pids reaped during a sweep: their "exited" events are sent by the main loop
+
+
+def zygote_main(control_fd: int, wanted_mode: str, keep=(), held_out=()) -> None:
     """Serve spawn and kill requests on the control socket until it closes. ``keep``: paths under
     /tmp (the Python installation's) that each child's fresh /tmp must still show."""
     ctl = socket.socket(fileno=control_fd)
     ns_mode = _probe_mode(wanted_mode)
     _preimport()
+    held_out = [tuple(h) for h in held_out]
+    if held_out and ns_mode == "uid":
+        _serve_public_part(held_out)
     children: dict[int, int] = {}  # intermediate pid -> request id
     ns_init: dict[int, int] = {}  # request id -> pid to kill (PID 1 of the child's namespace)
+    uids: dict[int, int] = {}  # request id -> the child's uid (swept at its end in "uid" mode)
+    mem_limits: dict[int, int] = {}  # request id -> bytes its processes may hold together
+    over: dict[int, str] = {}  # request id -> why the zygote ended it
+
+    def flush_reaped():  # children a sweep reaped: their "exited" events
+        for p in list(_REAPED):
+            _REAPED.remove(p)
+            exited(p, 9)
+
+    def exited(pid, st):
+        rid = children.pop(pid, None)
+        if rid is not None:
+            ns_init.pop(rid, None)
+            mem_limits.pop(rid, None)
+            how = over.pop(rid, None) or (f"exit code {os.WEXITSTATUS(st)}" if os.WIFEXITED(st)
+                                          else f"signal {signal.Signals(os.WTERMSIG(st)).name}")
+            ctl.send(json.dumps({"ev": "exited", "id": rid, "status": how}).encode())
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *a: None)
     ctl.send(json.dumps({"ev": "ready", "ns_mode": ns_mode}).encode())
     while True:
-        ready, _, _ = select.select([ctl, wake_r], [], [])
+        ready, _, _ = select.select([ctl, wake_r], [], [], MEMORY_TICK if ns_init else None)
+        if ns_init:  # one notebook's processes together may not hold more than its memory limit
+            for rid, pid, used, limit in _over_memory(ns_init, uids, mem_limits):
+                _kill(pid)
+                if ns_mode == "uid":
+                    reaper.sweep_uid(uids.get(rid, 0), reaped=_REAPED)
+                over[rid] = (f"the memory limit: the notebook's processes held {used >> 20} MiB together "
+                             f"(limit {limit >> 20} MiB)")
+                flush_reaped()
         if wake_r in ready:
             os.read(wake_r, 4096)
         while True:  # reap every child that ended
@@ -608,12 +798,7 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                 break
             if pid == 0:
                 break
-            rid = children.pop(pid, None)
-            if rid is not None:
-                ns_init.pop(rid, None)
-                how = (f"exit code {os.WEXITSTATUS(st)}" if os.WIFEXITED(st)
-                       else f"signal {signal.Signals(os.WTERMSIG(st)).name}")
-                ctl.send(json.dumps({"ev": "exited", "id": rid, "status": how}).encode())
+            exited(pid, st)
         if ctl not in ready:
             continue
         try:
@@ -623,6 +808,9 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
         if not msg:
             for pid in list(ns_init.values()):
                 _kill(pid)
+            if ns_mode == "uid":
+                for uid in uids.values():
+                    reaper.sweep_uid(uid)
             os._exit(0)
         req = json.loads(msg)
         if req["op"] == "spawn":
@@ -637,7 +825,7 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                     os.close(wake_w)
                     signal.set_wakeup_fd(-1)
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    job = dict(req["job"], ns_mode=ns_mode, _pid_pipe=w, keep=list(keep))
+                    job = dict(req["job"], ns_mode=ns_mode, _pid_pipe=w, keep=list(keep), held_out=held_out)
                     _child_main(fds[0], job)
                 except BaseException as e:
                     try:
@@ -657,6 +845,9 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                 got += chunk
             os.close(r)
             children[pid] = rid
+            uids[rid] = int(req["job"]["uid"])
+            if req["job"].get("limits", {}).get("memory_bytes"):
+                mem_limits[rid] = int(req["job"]["limits"]["memory_bytes"])
             ns_init[rid] = int(got) if got.strip().isdigit() else pid
             ctl.send(json.dumps({"ev": "spawned", "id": rid}).encode())
         elif req["op"] == "kill":
@@ -666,6 +857,13 @@ def zygote_main(control_fd: int, wanted_mode: str, keep=()) -> None:
                 for ipid, rid in children.items():  # the waiting parent too, in case it lingers
                     if rid == req["id"]:
                         _kill(ipid)
+            if ns_mode == "uid":
+                # No PID namespace holds the child's processes: every process of its uid is killed and
+                # reaped, and its files deleted, before the trusted side accepts the notebook's results.
+                uid = uids.pop(req["id"], None)
+                ok = reaper.sweep_uid(uid, reaped=_REAPED) if uid is not None else True
+                flush_reaped()
+                ctl.send(json.dumps({"ev": "swept", "id": req["id"], "ok": ok}).encode())
 
 
 def _kill(pid: int) -> None:
@@ -680,4 +878,5 @@ def _kill(pid: int) -> None:
 
 
 if __name__ == "__main__":
-    zygote_main(int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else ())
+    zygote_main(int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]) if len(sys.argv) > 3 else (),
+                json.loads(sys.argv[4]) if len(sys.argv) > 4 else ())

@@ -47,8 +47,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-def run_grader(submitted: Path, out: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return course.grade(submitted, out, *args, timeout=timeout)
+def run_grader(submitted: Path, out: Path, *args: str, timeout: float = 900, wrap=None) -> subprocess.CompletedProcess:
+    return course.grade(submitted, out, *args, timeout=timeout, wrap=wrap)
 
 
 @pytest.fixture(scope="session")

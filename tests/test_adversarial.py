@@ -223,6 +223,20 @@ def cases():
            "        for ev in ({'re': o.current_id, 'ok': True, 'value': {'t': 'none'}}, {'ev': 'exited'},\n"
            "                   {'ev': 'ready'}, {'re': 12345, 'ok': True}):\n"
            "            send(o.sock.fileno(), ev)\n", after="two_layer_net"), {f: "any" for f in ALL_FUNCS})
+    # round 2: during a test whose calls may reach the trusted side (a stand-in or callback), ask it for a
+    #     ~16 MB reply and never read the socket: the trusted side's write gives up at the call's deadline
+    nbcase("stuck_socket", set_src(base(), "two_layer_net",
+           "import gc, time\n"
+           "def two_layer_net(x, y, params):\n"
+           "    for o in gc.get_objects():\n"
+           "        if type(o).__name__ == '_Child':\n"
+           "            blobs = []\n"
+           "            big = np.zeros((2048, 1024))\n"
+           "            tree = {'args': o.encode((big, np.zeros((1024, 1024)), np.zeros(1024)), blobs),\n"
+           "                    'kwargs': o.encode({}, blobs)}\n"
+           "            o.send({'cb': 'affine_forward', 're': o.current_id, **tree}, blobs)\n"
+           "            time.sleep(3600)\n"
+           "    time.sleep(3600)\n"), {**ok, "two_layer_net": "timeout"})
     nbcase("reply_for_other_id", set_src(base(), "relative_error", FIND_CHANNEL +
            "def relative_error(a, b):\n"
            "    for o in gc.get_objects():\n"
@@ -473,7 +487,7 @@ def test_honest_twin_graded_after_each_attacker_on_the_same_worker_is_untouched(
     assert_honest_untouched(one_worker, corpus["baseline"], [twin(c) for c in cases()])
 
 
-DASK_CASES = ("correct", "detached_daemon", "tmp_plant", "abstract_socket", "kill_everything", "spawn_processes",
+DASK_CASES = ("correct", "stuck_socket", "detached_daemon", "tmp_plant", "abstract_socket", "kill_everything", "spawn_processes",
               "fork_storm", "forged_reply_live_id", "every_fd_garbage", "deep_reply_frame", "huge_return",
               "memory_cell", "os_exit_cell")
 
@@ -808,12 +822,13 @@ def test_a_submission_has_one_time_budget(tmp_path):
 
 
 def test_trusted_modules_never_import_the_student_side():
-    """The trust boundary in files: only wire.py is shared; student_side.py is imported by nobody."""
+    """The trust boundary in files: only wire.py and reaper.py are shared; student_side.py is imported
+    by nobody."""
     import ast
 
     pkg = REPO / "autograder"
     for f in sorted(pkg.glob("*.py")):
-        if f.name in ("student_side.py", "wire.py"):
+        if f.name in ("student_side.py", "wire.py", "reaper.py"):
             continue
         tree = ast.parse(f.read_text())
         names = set()
@@ -828,9 +843,10 @@ def test_trusted_modules_never_import_the_student_side():
     imported = {a.name for n in ast.walk(side) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(side) if isinstance(n, ast.ImportFrom) and n.module}
     assert not any(m.startswith(("autograder", ".")) for m in imported), imported  # nothing trusted enters
-    wire = ast.parse((pkg / "wire.py").read_text())
-    assert not any(isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").startswith("autograder"))
-                   for n in ast.walk(wire))
+    for shared in ("wire.py", "reaper.py"):
+        tree = ast.parse((pkg / shared).read_text())
+        assert not any(isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").startswith("autograder"))
+                       for n in ast.walk(tree)), shared
 
 
 def test_forbidden_names_are_unusable_in_the_sandbox(zygote):

@@ -104,10 +104,11 @@ def make_class(root: Path, students: dict) -> Path:
 
 
 def grade(submitted: Path, out: Path, *args: str, timeout: float | None = 1800, cwd: Path = REPO,
-          check: bool = False) -> subprocess.CompletedProcess:
-    """``python -m autograder grade SUBMITTED --out OUT --no-progress [args]``; output captured."""
-    r = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submitted), "--out", str(out),
-                        "--no-progress", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+          check: bool = False, wrap=None) -> subprocess.CompletedProcess:
+    """``python -m autograder grade SUBMITTED --out OUT --no-progress [args]``; output captured.
+    ``wrap``: a function of the command line that runs it elsewhere (tests/container.py's ``wrap``)."""
+    argv = [sys.executable, "-m", "autograder", "grade", str(submitted), "--out", str(out), "--no-progress", *args]
+    r = subprocess.run(wrap(argv) if wrap else argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode:
         raise RuntimeError(f"the grader failed ({r.returncode}):\n{r.stderr[-3000:]}")
     return r
