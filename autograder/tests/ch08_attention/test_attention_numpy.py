@@ -21,10 +21,8 @@ PKEYS = ("W_q", "W_k", "w_v")
 
 
 def _forward(sub, name, *args):
-    """(out, cache): out as plain data, the cache kept in the student's process where the engine can."""
-    if hasattr(sub, "call_keep"):
-        return unpack(sub.call_keep(name, (1,), *args), 2, name)
-    return unpack(sub.call(name, *args), 2, name)
+    """(out, cache): out as plain data, the cache kept in the student's process (a handle to pass back)."""
+    return unpack(sub.call_keep(name, (1,), *args), 2, name)
 
 
 def _dims(rng, N=None, Tq=None, additive=False):
