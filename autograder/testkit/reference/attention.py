@@ -177,3 +177,25 @@ def self_attention_ref(sd, x, mask=None):
     w = masked_softmax(q @ k.transpose(1, 2) / math.sqrt(x.shape[-1]), mask, axis=-1)
     out = f.linear(w @ v, pt["out_proj.weight"], pt["out_proj.bias"])
     return [out.detach().numpy(), w.detach().numpy()]
+
+
+def self_attention_variants(sd, x, mask=None):
+    """{mistake sentence: out} for SelfAttention's classic mistakes (weights of nn.MultiheadAttention)."""
+    f = torch.nn.functional
+    pt = {n: _t(a) for n, a in sd.items()}
+    q, k, v = f.linear(_t(x), pt["in_proj_weight"], pt["in_proj_bias"]).chunk(3, dim=-1)
+    raw = q @ k.transpose(1, 2)
+    E = x.shape[-1]
+
+    def out(w):
+        return f.linear(w @ v, pt["out_proj.weight"], pt["out_proj.bias"]).detach().numpy()
+
+    found = {"the scores are not divided by sqrt(E)": out(masked_softmax(raw, mask)),
+             "the softmax runs over the queries (dim 1), not over the keys (the last dim)":
+                 out(masked_softmax(raw / math.sqrt(E), mask, axis=1)),
+             "q and k are swapped (the weights are transposed)": out(masked_softmax(raw.transpose(1, 2) / math.sqrt(E), mask))}
+    if mask is not None:
+        m = torch.as_tensor(np.broadcast_to(np.asarray(mask, bool), tuple(raw.shape)).copy())
+        found["the mask is applied after the softmax (masked weights zeroed, the rest no longer sums to 1): "
+              "set masked scores to -inf before it"] = out(torch.softmax(raw / math.sqrt(E), dim=-1) * m)
+    return found
