@@ -1,0 +1,327 @@
+"""Hidden tests for solutions/ch08_attention/attention_torch.ipynb (book: ch08_attention).
+
+BahdanauAttention and AttentionDecoderStep against references written with torch.nn.functional in the
+grader's process (``autograder.testkit.reference.attention``), SelfAttention against
+torch.nn.MultiheadAttention(E, 1, batch_first=True), each with the weights copied into the student's
+module. Gradients enter through every output; they are compared on every input and parameter.
+"""
+import numpy as np
+import torch
+
+from autograder.api import Fail, RemoteTensor, check_array, graded, tensor, unpack
+from autograder.testkit.manifest import forbidden
+from autograder.testkit.reference.attention import (bahdanau_ref, decoder_step_ref, self_attention_ref,
+                                                    self_attention_variants, which_variant)
+
+FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
+
+TDTYPE = {np.float32: torch.float32, np.float64: torch.float64}
+
+
+def _new(sub, name, *args):
+    m = sub.new(name, *args)
+    bad = [t for t in sub.module_types(m) if "MultiheadAttention" in t or t.startswith("torch.nn.modules.transformer")]
+    if bad:
+        raise Fail(f"{name} must be written from scratch; it contains {', '.join(sorted(set(bad)))}")
+    return m
+
+
+def _load(sub, m, name, want: dict, dtype):
+    """Check the student's state_dict keys and shapes, cast the module, load ``want`` (numpy arrays)."""
+    sd = sub.method(m, "state_dict")
+    if not isinstance(sd, dict):
+        raise Fail(f"{name}.state_dict() should be a dict of tensors")
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()}
+    shapes = {k: tuple(v.shape) for k, v in want.items()}
+    if sorted(got) != sorted(shapes):
+        raise Fail(f"{name}.state_dict() keys are {sorted(got)}, expected {sorted(shapes)}")
+    for k in shapes:
+        if got[k] != shapes[k]:
+            raise Fail(f"{name}.state_dict()[{k!r}] has shape {got[k]}, expected {shapes[k]}")
+    sub.method(m, "double" if dtype == np.float64 else "float")
+    sub.method(m, "load_state_dict", {k: tensor(v.astype(dtype)) for k, v in want.items()})
+
+
+def _outs(got, n, name, names):
+    outs = list(unpack(got, n, f"{name} forward (it returns ({', '.join(names)}))"))
+    for o, on in zip(outs, names):
+        if not isinstance(o, RemoteTensor):
+            raise Fail(f"{name} forward: {on} should be a torch.Tensor, got {type(o).__name__}")
+    return outs
+
+
+def _compare(outs, vals, names, where, dtype):
+    for o, v, on in zip(outs, vals, names):
+        if tuple(o.shape) != v.shape:
+            raise Fail(f"{where}: {on} has shape {tuple(o.shape)}, expected {v.shape}")
+        if o.dtype != str(TDTYPE[dtype]):
+            raise Fail(f"{where}: {on} has dtype {o.dtype}, expected {TDTYPE[dtype]} (the parameters' dtype)")
+        if not np.all(np.isfinite(o.array)):
+            raise Fail(f"{where}: {on} has NaN or inf entries (a query that may attend to nothing gets "
+                       "weights 0, not a softmax of -inf)")
+        check_array(o, v.astype(dtype), f"{where} {on}")
+
+
+def _backward(sub, m, outs, names, douts, sent, sent_names, ref_in, ref_params, where):
+    for o, on in zip(outs, names):
+        if not o.requires_grad:
+            raise Fail(f"{where}: {on} does not require grad although the inputs do: it is cut from the "
+                       "autograd graph (detach, .data, torch.no_grad or a copy through numpy?)")
+    sub.backward(outs, douts)
+    for t, lab, g in zip(sent, sent_names, ref_in):
+        got = sub.getattr(t, "grad")
+        if got is None:
+            raise Fail(f"{where}: no gradient reached {lab}; is the computation connected to it?")
+        check_array(got, g.astype(douts[0].dtype), f"{where}: gradient on {lab}")
+    pg = sub.param_grads(m)
+    for k, g in ref_params.items():
+        if pg.get(k) is None:
+            raise Fail(f"{where}: parameter {k} received no gradient")
+        check_array(pg[k], g.astype(douts[0].dtype), f"{where}: gradient on parameter {k}")
+
+
+# -------------------------------------------------------------------- BahdanauAttention
+def _bahdanau_weights(rng, Dq, Dk, A):
+    return {"W_q.weight": 0.6 * rng.standard_normal((A, Dq)), "W_k.weight": 0.6 * rng.standard_normal((A, Dk)),
+            "w_v.weight": rng.standard_normal((1, A))}
+
+
+def _bahdanau_dims(rng, N=None, T=None):
+    N, T = N or int(rng.integers(2, 5)), T or int(rng.integers(2, 7))
+    Dq, Dk, Dv, A = (int(x) for x in rng.choice(np.arange(2, 10), 4, replace=False))
+    return N, T, Dq, Dk, Dv, A
+
+
+def _bahdanau_mask(rng, kind, N, T):
+    if kind == "none":
+        return None
+    m = rng.random((N, T)) < 0.6
+    m[np.arange(N), rng.integers(0, T, size=N)] = True
+    if kind == "empty":
+        m[0] = False
+    return m
+
+
+def _bahdanau_check(sub, rng, N=None, T=None, mask_kind="none", dtype=np.float64, backward=False):
+    N, T, Dq, Dk, Dv, A = _bahdanau_dims(rng, N, T)
+    m = _new(sub, "BahdanauAttention", Dq, Dk, A)
+    w = _bahdanau_weights(rng, Dq, Dk, A)
+    _load(sub, m, "BahdanauAttention", w, dtype)
+    query, keys, values = (rng.standard_normal(s).astype(dtype) for s in ((N, Dq), (N, T, Dk), (N, T, Dv)))
+    mask = _bahdanau_mask(rng, mask_kind, N, T)
+    args = [tensor(query, backward), tensor(keys, backward), tensor(values, backward)]
+    if mask is not None:
+        args.append(tensor(mask))
+    got, sent, _ = sub.invoke_with_args(m, *args)
+    names = ["context", "weights"]
+    outs = _outs(got, 2, "BahdanauAttention", names)
+    where = (f"BahdanauAttention (N={N}, T={T}, Dq={Dq}, Dk={Dk}, Dv={Dv}, A={A}, "
+             f"{'no mask' if mask is None else 'mask (N, T)'}{', a row with no key' if mask_kind == 'empty' else ''}, "
+             f"{np.dtype(dtype).name})")
+    vals = bahdanau_ref(w, query, keys, values, mask)
+    _compare(outs, vals, names, where, dtype)
+    if backward:
+        douts = [rng.standard_normal(v.shape).astype(dtype) for v in vals]
+        _, (rin, rpar) = bahdanau_ref(w, query, keys, values, mask, douts)
+        _backward(sub, m, outs, names, douts, sent[:3], ["query", "keys", "values"], rin, rpar, where)
+
+
+@graded("BahdanauAttention", points=1)
+def test_BahdanauAttention_state_dict(sub, rng):
+    Dq, Dk, A = 3, 5, 4
+    m = _new(sub, "BahdanauAttention", Dq, Dk, A)
+    sd = sub.method(m, "state_dict")
+    want = {"W_q.weight": (A, Dq), "W_k.weight": (A, Dk), "w_v.weight": (1, A)}
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()} if isinstance(sd, dict) else sd
+    if got != want:
+        raise Fail(f"BahdanauAttention(3, 5, 4).state_dict() shapes are {got}, expected {want} "
+                   "(nn.Linear(..., bias=False) layers named W_q, W_k, w_v)")
+
+
+@graded("BahdanauAttention", points=2)
+def test_BahdanauAttention_parity(sub, rng):
+    for N, T, kind in ((None, None, "none"), (None, None, "mask"), (1, None, "mask"), (None, 1, "none")):
+        _bahdanau_check(sub, rng, N, T, kind)
+
+
+@graded("BahdanauAttention", points=2)
+def test_BahdanauAttention_backward(sub, rng):
+    for N, kind in ((None, "none"), (None, "mask")):
+        _bahdanau_check(sub, rng, N, None, kind, backward=True)
+
+
+@graded("BahdanauAttention", points=1)
+def test_BahdanauAttention_all_masked_row(sub, rng):
+    _bahdanau_check(sub, rng, None, None, "empty", backward=True)
+
+
+@graded("BahdanauAttention", points=1)
+def test_BahdanauAttention_float32(sub, rng):
+    _bahdanau_check(sub, rng, None, None, "mask", dtype=np.float32, backward=True)
+
+
+# ----------------------------------------------------------------- AttentionDecoderStep
+def _decoder_weights(rng, V, Em, H, E, A):
+    s = 0.5
+    return {"embed.weight": rng.standard_normal((V, Em)),
+            "attention.W_q.weight": s * rng.standard_normal((A, H)),
+            "attention.W_k.weight": s * rng.standard_normal((A, E)),
+            "attention.w_v.weight": rng.standard_normal((1, A)),
+            "cell.weight_ih": s * rng.standard_normal((3 * H, Em + E)),
+            "cell.weight_hh": s * rng.standard_normal((3 * H, H)),
+            "cell.bias_ih": s * rng.standard_normal(3 * H), "cell.bias_hh": s * rng.standard_normal(3 * H),
+            "out.weight": s * rng.standard_normal((V, H + E)), "out.bias": s * rng.standard_normal(V)}
+
+
+def _decoder_check(sub, rng, N=None, T=None, mask_kind="none", dtype=np.float64, backward=False):
+    N, T = N or int(rng.integers(2, 5)), T or int(rng.integers(2, 7))
+    V, Em, H, E, A = (int(x) for x in rng.choice(np.arange(2, 12), 5, replace=False))
+    m = _new(sub, "AttentionDecoderStep", V, Em, H, E, A)
+    w = _decoder_weights(rng, V, Em, H, E, A)
+    _load(sub, m, "AttentionDecoderStep", w, dtype)
+    token = rng.integers(0, V, size=N).astype(np.int64)
+    h, memory = rng.standard_normal((N, H)).astype(dtype), rng.standard_normal((N, T, E)).astype(dtype)
+    mask = _bahdanau_mask(rng, mask_kind, N, T)
+    args = [tensor(token), tensor(h, backward), tensor(memory, backward)] + ([tensor(mask)] if mask is not None else [])
+    got, sent, _ = sub.invoke_with_args(m, *args)
+    names = ["logits", "h_next", "weights"]
+    outs = _outs(got, 3, "AttentionDecoderStep", names)
+    where = (f"AttentionDecoderStep (N={N}, T={T}, V={V}, emb={Em}, H={H}, E={E}, A={A}, "
+             f"{'no mask' if mask is None else 'mask (N, T)'}, {np.dtype(dtype).name}; attention from the previous "
+             "state h, GRUCell on cat[embed(token), context], out on cat[h_next, context])")
+    vals = decoder_step_ref(w, token, h, memory, mask)
+    _compare(outs, vals, names, where, dtype)
+    if backward:
+        douts = [rng.standard_normal(v.shape).astype(dtype) for v in vals]
+        _, (rin, rpar) = decoder_step_ref(w, token, h, memory, mask, douts)
+        _backward(sub, m, outs, names, douts, sent[1:3], ["h", "memory"], rin, rpar, where)
+
+
+@graded("AttentionDecoderStep", points=1)
+def test_AttentionDecoderStep_state_dict(sub, rng):
+    V, Em, H, E, A = 7, 3, 5, 4, 6
+    m = _new(sub, "AttentionDecoderStep", V, Em, H, E, A)
+    want = {k: tuple(v.shape) for k, v in _decoder_weights(rng, V, Em, H, E, A).items()}
+    sd = sub.method(m, "state_dict")
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()} if isinstance(sd, dict) else sd
+    if got != want:
+        raise Fail(f"AttentionDecoderStep(7, 3, 5, 4, 6).state_dict() shapes are {got}, expected {want}")
+
+
+@graded("AttentionDecoderStep", points=3)
+def test_AttentionDecoderStep_parity(sub, rng):
+    for N, T, kind in ((None, None, "none"), (None, None, "mask"), (1, 1, "none")):
+        _decoder_check(sub, rng, N, T, kind)
+
+
+@graded("AttentionDecoderStep", points=2)
+def test_AttentionDecoderStep_backward(sub, rng):
+    for N, kind in ((None, "none"), (None, "mask")):
+        _decoder_check(sub, rng, N, None, kind, backward=True)
+
+
+@graded("AttentionDecoderStep", points=1)
+def test_AttentionDecoderStep_float32(sub, rng):
+    _decoder_check(sub, rng, None, None, "mask", dtype=np.float32, backward=True)
+
+
+# ----------------------------------------------------------------------- SelfAttention
+def _mha(rng, E, dtype):
+    torch.manual_seed(int(rng.integers(1 << 30)))
+    ref = torch.nn.MultiheadAttention(E, 1, batch_first=True, dtype=TDTYPE[dtype])
+    with torch.no_grad():  # non-zero biases, so that a forgotten bias shows
+        ref.in_proj_bias.normal_(0, 0.5)
+        ref.out_proj.bias.normal_(0, 0.5)
+    return ref
+
+
+def _self_attention_check(sub, rng, N=None, T=None, mask_kind="none", dtype=np.float64, backward=False):
+    N, T = N or int(rng.integers(2, 5)), T or int(rng.integers(2, 7))
+    E = int(rng.integers(2, 9))
+    while E == T:
+        E = int(rng.integers(2, 9))
+    ref = _mha(rng, E, dtype)
+    w = {k: v.detach().numpy().astype(np.float64) for k, v in ref.state_dict().items()}
+    m = _new(sub, "SelfAttention", E)
+    _load(sub, m, "SelfAttention", w, dtype)
+    x = rng.standard_normal((N, T, E)).astype(dtype)
+    mask = None
+    if mask_kind == "causal":
+        mask = np.tril(np.ones((T, T), dtype=bool))
+    elif mask_kind == "full":
+        mask = rng.random((N, T, T)) < 0.6
+        mask[:, np.arange(T), np.arange(T)] = True  # every position sees itself
+    args = [tensor(x, backward)] + ([tensor(mask)] if mask is not None else [])
+    got, sent, _ = sub.invoke_with_args(m, *args)
+    names = ["out", "weights"]
+    outs = _outs(got, 2, "SelfAttention", names)
+    where = (f"SelfAttention (N={N}, T={T}, E={E}, {'no' if mask is None else mask_kind} mask, "
+             f"{np.dtype(dtype).name}; compared with torch.nn.MultiheadAttention(E, 1, batch_first=True))")
+    xt = torch.tensor(x, requires_grad=True)
+    am = None if mask is None else torch.tensor(~mask if mask.ndim == 2 else ~mask)
+    ref.zero_grad()
+    r_out, r_w = ref(xt, xt, xt, attn_mask=am, need_weights=True, average_attn_weights=True)
+    try:
+        _compare(outs, [r_out.detach().numpy(), r_w.detach().numpy()], names, where, dtype)
+    except Fail as e:
+        hint = ""
+        if dtype == np.float64 and not backward:
+            try:
+                hint = which_variant(outs[0], self_attention_variants(w, x, mask))
+            except Exception:  # a hint is optional: never let it break grading
+                hint = ""
+        raise Fail(str(e) + hint) from None
+    if backward:
+        douts = [rng.standard_normal(tuple(o.shape)).astype(dtype) for o in (r_out, r_w)]
+        torch.autograd.backward([r_out, r_w], [torch.tensor(d) for d in douts])
+        rpar = {k: p.grad.numpy() for k, p in ref.named_parameters()}
+        _backward(sub, m, outs, names, douts, sent[:1], ["x"], [xt.grad.numpy()], rpar, where)
+
+
+@graded("SelfAttention", points=1)
+def test_SelfAttention_state_dict(sub, rng):
+    E = 6
+    m = _new(sub, "SelfAttention", E)
+    want = {k: tuple(v.shape) for k, v in torch.nn.MultiheadAttention(E, 1, batch_first=True).state_dict().items()}
+    sd = sub.method(m, "state_dict")
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()} if isinstance(sd, dict) else sd
+    if got != want:
+        raise Fail(f"SelfAttention(6).state_dict() shapes are {got}, expected {want} "
+                   "(torch.nn.MultiheadAttention(6, 1)'s)")
+
+
+@graded("SelfAttention", points=3)
+def test_SelfAttention_parity(sub, rng):
+    for N, T, kind in ((None, None, "none"), (None, None, "causal"), (None, None, "full"), (1, 1, "none")):
+        _self_attention_check(sub, rng, N, T, kind)
+
+
+@graded("SelfAttention", points=2)
+def test_SelfAttention_backward(sub, rng):
+    for N, kind in ((None, "none"), (None, "causal")):
+        _self_attention_check(sub, rng, N, None, kind, backward=True)
+
+
+@graded("SelfAttention", points=1)
+def test_SelfAttention_float32(sub, rng):
+    _self_attention_check(sub, rng, None, None, "causal", dtype=np.float32, backward=True)
+
+
+@graded("SelfAttention", points=1)
+def test_SelfAttention_all_masked_rows(sub, rng):
+    N, T, E = 3, 5, 4
+    ref = _mha(rng, E, np.float64)
+    w = {k: v.detach().numpy().astype(np.float64) for k, v in ref.state_dict().items()}
+    m = _new(sub, "SelfAttention", E)
+    _load(sub, m, "SelfAttention", w, np.float64)
+    x = rng.standard_normal((N, T, E))
+    mask = rng.random((N, T, T)) < 0.6
+    mask[:, np.arange(T), np.arange(T)] = True
+    mask[0, 2] = False  # position 2 of sequence 0 may attend to nothing
+    mask[2, 4] = False
+    got = sub.invoke(m, tensor(x), tensor(mask))
+    names = ["out", "weights"]
+    outs = _outs(got, 2, "SelfAttention", names)
+    _compare(outs, self_attention_ref(w, x, mask), names,
+             f"SelfAttention (N={N}, T={T}, E={E}, mask (N, T, T) with rows that are all False: their weights "
+             "are 0 and their attention output 0, so their out is out_proj's bias)", np.float64)
