@@ -1,0 +1,363 @@
+"""The course's one late policy: every output (grades.csv, results.json, the combined CSV, nbgrader's
+gradebook, the Canvas/Moodle/long exports, the report, the Gradescope bundle) asks this module, with
+the same timestamps, how late a submission is and what that costs.
+
+The policy is declared once, in a YAML (or JSON) file, by default ``late_policy.yml`` at the course root::
+
+    timezone: UTC                 # how to read a date written without a zone (here and in timestamps)
+    due:                          # the due date of each assignment
+      ch02_rnn: 2026-10-08 17:00
+    grace_minutes: 15             # up to this late is on time (no penalty, not flagged late)
+    percent: 10                   # percent removed per started period late (counted from the due date)
+    per: day                      # "day" or "hour"
+    cap_percent: 50               # the most the per-period penalty removes (omit: no cap)
+    zero_after_days: 7            # later than this (days after the due date): the score is 0 (omit: never)
+    basis: score                  # the percent is of the student's "score" (default) or of "max_score"
+    extensions:                   # per student: extra time, for every assignment ("*") or one
+      s003: {ch02_rnn: 2d}        # "2d", "36h", "90min", a number of minutes, or a new due date
+      s004: {"*": 48h}
+
+Rules (one function, ``LatePolicy.assess``):
+- A submission is late when it arrives more than ``grace_minutes`` after its due date (the
+  assignment's, pushed back by the student's extension). Within the grace period nothing is removed.
+- Beyond it, every started period (day or hour) counts from the due date: 1 min late is 1 day,
+  1 d 15 h late is 2 days; the penalty is ``percent`` times that, at most ``cap_percent``, of the
+  student's score (or of ``max_score`` with ``basis: max_score``); a score never goes below 0.
+- More than ``zero_after_days`` days late, the score is 0. ``zero_after_days: 0`` with no percent is
+  nbgrader's "zero" method (any late work gets 0); no percent and no zero is nbgrader's "none" method.
+- No due date (none in the file and none given by the caller): never late.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+DEFAULT_FILE = "late_policy.yml"
+
+_UNITS = {"d": 1440.0, "day": 1440.0, "days": 1440.0, "h": 60.0, "hour": 60.0, "hours": 60.0,
+          "min": 1.0, "m": 1.0, "minute": 1.0, "minutes": 1.0}
+
+
+class LatePolicyError(ValueError):
+    """A late-policy file or dict that cannot be read; the message says which key and why."""
+
+
+def _zone(name: str | None):
+    if not name or str(name).upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc
+    try:
+        from zoneinfo import ZoneInfo
+        return ZoneInfo(str(name))
+    except Exception as exc:  # noqa: BLE001 - unknown zone name
+        raise LatePolicyError(f"late policy: unknown timezone {name!r}") from exc
+
+
+def parse_time(value: Any, tz=timezone.utc) -> datetime | None:
+    """A datetime (aware) from a datetime, an ISO string ("2026-10-08 17:00", "...T17:00:00+02:00",
+    nbgrader's "2026-10-08 17:00:00.123456 UTC"), or None. A time without a zone is read in ``tz``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        s = str(value).strip()
+        m = re.fullmatch(r"(.*?)\s*(UTC|GMT|Z)", s)
+        if m:
+            s, dt_tz = m.group(1), timezone.utc
+        else:
+            dt_tz = None
+        try:
+            dt = datetime.fromisoformat(s)
+        except ValueError:
+            try:
+                from dateutil import parser as _p
+                dt = _p.parse(s)
+            except Exception as exc:  # noqa: BLE001
+                raise LatePolicyError(f"late policy: cannot read the date {value!r}") from exc
+        if dt_tz is not None and dt.tzinfo is None:
+            dt = dt.replace(tzinfo=dt_tz)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt
+
+
+def _minutes(value: Any, what: str) -> float:
+    """Minutes from 90, "90", "90min", "36h", "2d", "1 d 12 h"."""
+    if isinstance(value, bool):
+        raise LatePolicyError(f"late policy: {what}: {value!r} is not a duration")
+    if isinstance(value, (int, float)):
+        return float(value)
+    s = str(value).strip().lower()
+    if re.fullmatch(r"[0-9.]+", s):
+        return float(s)
+    parts = re.findall(r"([0-9.]+)\s*([a-z]+)", s)
+    if not parts or re.sub(r"[0-9.]+\s*[a-z]+|\s", "", s):
+        raise LatePolicyError(f"late policy: {what}: cannot read the duration {value!r} (e.g. 2d, 36h, 90min)")
+    total = 0.0
+    for num, unit in parts:
+        if unit not in _UNITS:
+            raise LatePolicyError(f"late policy: {what}: unknown unit {unit!r} in {value!r} (d, h, min)")
+        total += float(num) * _UNITS[unit]
+    return total
+
+
+def duration_words(minutes: float) -> str:
+    """'1 d 15 h', '3 h 5 min', '1 min', '0 min' (whole minutes, rounded up: 1 s late reads '1 min')."""
+    m = int(math.ceil(max(0.0, minutes) - 1e-9))
+    d, rest = divmod(m, 1440)
+    h, mi = divmod(rest, 60)
+    out = []
+    if d:
+        out.append(f"{d} d")
+    if h:
+        out.append(f"{h} h")
+    if mi and not d:
+        out.append(f"{mi} min")
+    return " ".join(out) if out else ("0 min" if m == 0 else f"{d} d")
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """How late one submission is under the course's policy, and what that costs."""
+    assignment: str
+    student: str
+    submitted: datetime | None
+    due: datetime | None
+    minutes_late: float          # 0.0 when on time (or no due date, or not submitted)
+    late: bool                   # beyond the grace period
+    percent: float               # percent removed (0 when not late or when zeroed)
+    zero: bool                   # past zero_after_days: the score becomes 0
+    basis: str = "score"
+    words: str = ""
+    policy: dict = field(default_factory=dict, compare=False)
+
+    def apply(self, score: float, max_score: float) -> float:
+        """The score after the penalty (never below 0, never above the score)."""
+        score = float(score)
+        if not self.late:
+            return score
+        if self.zero:
+            return 0.0
+        base = float(max_score) if self.basis == "max_score" else score
+        return round(max(0.0, score - base * self.percent / 100.0), 6)
+
+    def penalty(self, score: float, max_score: float) -> float:
+        """The points removed."""
+        return round(float(score) - self.apply(score, max_score), 6)
+
+    def to_dict(self) -> dict:
+        return {"assignment": self.assignment, "student": self.student,
+                "submitted": self.submitted.isoformat() if self.submitted else None,
+                "due": self.due.isoformat() if self.due else None,
+                "minutes_late": round(self.minutes_late, 3), "late": self.late,
+                "percent": self.percent, "zero": self.zero, "basis": self.basis, "words": self.words}
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    """The course's late policy (see the module docstring for the file and the rules)."""
+    due_dates: dict = field(default_factory=dict)        # assignment -> aware datetime
+    grace_minutes: float = 0.0
+    percent: float = 0.0
+    per: str = "day"
+    cap_percent: float | None = None
+    zero_after_days: float | None = None
+    basis: str = "score"
+    extensions: dict = field(default_factory=dict)       # student -> {assignment or "*": minutes or datetime}
+    tz: Any = timezone.utc
+    source: str = ""
+
+    # -- construction -------------------------------------------------------------------------------
+    @classmethod
+    def none(cls) -> "LatePolicy":
+        """No policy: nothing is ever late unless a caller gives a due date; then late work is only flagged."""
+        return cls(source="none")
+
+    @classmethod
+    def from_dict(cls, d: dict | None, source: str = "dict") -> "LatePolicy":
+        d = dict(d or {})
+        known = {"timezone", "due", "grace_minutes", "percent", "per", "cap_percent", "zero_after_days",
+                 "basis", "extensions"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise LatePolicyError(f"late policy ({source}): unknown key(s) {', '.join(unknown)}; "
+                                  f"known: {', '.join(sorted(known))}")
+        tz = _zone(d.get("timezone"))
+        due = {}
+        for a, v in (d.get("due") or {}).items():
+            t = parse_time(v, tz)
+            if t is not None:
+                due[str(a)] = t
+
+        def number(key, default, lo=0.0):
+            v = d.get(key, default)
+            if v is None:
+                return None
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise LatePolicyError(f"late policy ({source}): {key} must be a number, not {v!r}") from None
+            if v < lo:
+                raise LatePolicyError(f"late policy ({source}): {key} must be >= {lo:g}, not {v:g}")
+            return v
+
+        grace = _minutes(d.get("grace_minutes", 0) or 0, "grace_minutes")
+        per = str(d.get("per", "day")).lower().rstrip("s")
+        if per not in ("day", "hour"):
+            raise LatePolicyError(f"late policy ({source}): per must be 'day' or 'hour', not {d.get('per')!r}")
+        basis = str(d.get("basis", "score"))
+        if basis not in ("score", "max_score"):
+            raise LatePolicyError(f"late policy ({source}): basis must be 'score' or 'max_score', not {basis!r}")
+        ext = {}
+        for student, v in (d.get("extensions") or {}).items():
+            if not isinstance(v, dict):
+                v = {"*": v}
+            e = {}
+            for a, x in v.items():
+                if isinstance(x, datetime) or (isinstance(x, str) and re.match(r"\d{4}-\d\d-\d\d", x)):
+                    e[str(a)] = parse_time(x, tz)
+                else:
+                    e[str(a)] = _minutes(x, f"extensions.{student}.{a}")
+            ext[str(student)] = e
+        return cls(due_dates=due, grace_minutes=grace, percent=number("percent", 0.0),
+                   per=per, cap_percent=number("cap_percent", None), zero_after_days=number("zero_after_days", None),
+                   basis=basis, extensions=ext, tz=tz, source=source)
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> "LatePolicy":
+        """The policy in ``path`` (YAML or JSON); None or a missing default file: ``LatePolicy.none()``."""
+        if path is None:
+            return cls.none()
+        p = Path(path)
+        if not p.is_file():
+            raise LatePolicyError(f"late policy: no file {p}")
+        text = p.read_text(encoding="utf-8")
+        try:
+            if p.suffix.lower() == ".json":
+                d = json.loads(text)
+            else:
+                import yaml
+                d = yaml.safe_load(text)
+        except Exception as exc:  # noqa: BLE001
+            raise LatePolicyError(f"late policy: cannot read {p}: {exc}") from exc
+        if d is not None and not isinstance(d, dict):
+            raise LatePolicyError(f"late policy: {p} must hold a mapping of keys (due, grace_minutes, ...)")
+        return cls.from_dict(d, source=str(p))
+
+    # -- the one function ------------------------------------------------------------------------------
+    def due_for(self, assignment: str, student: str) -> datetime | None:
+        """The assignment's due date pushed back by the student's extension (None: no due date)."""
+        return self._extend(self.due_dates.get(assignment), assignment, student)
+
+    def _extend(self, due, assignment, student):
+        if due is None:
+            return None
+        e = self.extensions.get(student) or {}
+        x = e.get(assignment, e.get("*"))
+        if x is None:
+            return due
+        if isinstance(x, datetime):
+            return max(due, x)
+        return due + timedelta(minutes=x)
+
+    def assess(self, assignment: str, student: str, submitted: datetime | str | None,
+               due: datetime | str | None = None) -> Lateness:
+        """How late ``student``'s ``assignment`` submitted at ``submitted`` is. ``due=None``: the policy's due
+        date for the assignment plus the student's extension; a given ``due`` is used as it is (it already
+        holds any extension, e.g. nbgrader's or Gradescope's). ``submitted=None``: not late."""
+        sub = parse_time(submitted, self.tz)
+        d = parse_time(due, self.tz) if due is not None else self.due_for(assignment, student)
+        pol = self.summary()
+        if sub is None or d is None:
+            words = "not submitted" if sub is None else "no due date: on time"
+            return Lateness(assignment, student, sub, d, 0.0, False, 0.0, False, self.basis, words, pol)
+        minutes = max(0.0, (sub - d).total_seconds() / 60.0)
+        if minutes <= 0:
+            return Lateness(assignment, student, sub, d, 0.0, False, 0.0, False, self.basis,
+                            "submitted on time", pol)
+        if minutes <= self.grace_minutes:
+            return Lateness(assignment, student, sub, d, minutes, False, 0.0, False, self.basis,
+                            f"submitted {duration_words(minutes)} late, within the "
+                            f"{duration_words(self.grace_minutes)} grace period: no penalty", pol)
+        if self.zero_after_days is not None and minutes > self.zero_after_days * 1440.0:
+            limit = "after the due date" if self.zero_after_days == 0 else \
+                f"more than {duration_words(self.zero_after_days * 1440)} late"
+            return Lateness(assignment, student, sub, d, minutes, True, 0.0, True, self.basis,
+                            f"submitted {duration_words(minutes)} late ({limit}): score 0", pol)
+        unit = 1440.0 if self.per == "day" else 60.0
+        periods = math.ceil(minutes / unit - 1e-9)
+        pct = self.percent * periods
+        if self.cap_percent is not None:
+            pct = min(pct, self.cap_percent)
+        pct = min(pct, 100.0)
+        if self.percent:
+            rule = f"{_num(self.percent)} % per {self.per}"
+            if self.cap_percent is not None:
+                rule += f", at most {_num(self.cap_percent)} %"
+            if self.basis == "max_score":
+                rule += ", of the maximum score"
+            words = f"submitted {duration_words(minutes)} late: -{_num(pct)} % ({rule})"
+        else:
+            words = f"submitted {duration_words(minutes)} late (no penalty in this course)"
+        return Lateness(assignment, student, sub, d, minutes, True, float(pct), False, self.basis, words, pol)
+
+    # -- descriptions ------------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        return {"grace_minutes": self.grace_minutes, "percent": self.percent, "per": self.per,
+                "cap_percent": self.cap_percent, "zero_after_days": self.zero_after_days, "basis": self.basis}
+
+    def to_dict(self) -> dict:
+        """A dict ``from_dict`` reads back (for the Gradescope bundle)."""
+        tzname = "UTC" if self.tz is timezone.utc else str(getattr(self.tz, "key", self.tz))
+        ext = {s: {a: (x.isoformat() if isinstance(x, datetime) else x) for a, x in e.items()}
+               for s, e in self.extensions.items()}
+        d = {"timezone": tzname, "due": {a: t.isoformat() for a, t in self.due_dates.items()},
+             "grace_minutes": self.grace_minutes, "percent": self.percent, "per": self.per,
+             "basis": self.basis, "extensions": ext}
+        if self.cap_percent is not None:
+            d["cap_percent"] = self.cap_percent
+        if self.zero_after_days is not None:
+            d["zero_after_days"] = self.zero_after_days
+        return d
+
+    def describe(self) -> str:
+        """One sentence for a syllabus or a report header."""
+        if not self.percent and self.zero_after_days is None:
+            rule = "late work is flagged, not penalised"
+        elif not self.percent:
+            rule = ("late work scores 0" if self.zero_after_days == 0 else
+                    f"work more than {duration_words(self.zero_after_days * 1440)} late scores 0")
+        else:
+            rule = f"{_num(self.percent)} % off per started {self.per} late"
+            if self.cap_percent is not None:
+                rule += f", at most {_num(self.cap_percent)} %"
+            if self.zero_after_days is not None:
+                rule += f"; more than {duration_words(self.zero_after_days * 1440)} late scores 0"
+        if self.grace_minutes:
+            rule += f" (grace period {duration_words(self.grace_minutes)})"
+        return rule[0].upper() + rule[1:] + "."
+
+    def nbgrader_method(self) -> tuple[str, str]:
+        """nbgrader's nearest ``LateSubmissionPlugin.penalty_method`` ("none" or "zero") and, where nbgrader
+        cannot express this policy, one sentence saying what differs (else "")."""
+        if not self.percent and self.zero_after_days is None:
+            diff = "" if not self.grace_minutes else \
+                f"nbgrader has no grace period: it flags work up to {duration_words(self.grace_minutes)} late"
+            return "none", diff
+        if not self.percent and self.zero_after_days == 0:
+            diff = "" if not self.grace_minutes else \
+                (f"nbgrader has no grace period; the course's grade (autograder's combined CSV and exports) "
+                 f"forgives {duration_words(self.grace_minutes)}")
+            return "zero", diff
+        return "none", ("nbgrader's methods are none and zero only: its gradebook flags late work without "
+                        "the course's penalty; the combined CSV, grades.csv and the exports apply it ("
+                        + self.describe() + ")")
