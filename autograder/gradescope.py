@@ -559,7 +559,7 @@ def results_page(result: dict, cfg: dict, up: Upload | None = None, lateness=Non
                 "hidden": "never (your instructor sees them)"}
         lines.append(f"{len(tests) - hidden_n} of {len(tests)} tests are shown now; the other {hidden_n} "
                      f"{when.get(vis_hidden, vis_hidden)}, and with them the score.")
-    doc = {"score": round(final, 6), "output": html.escape("\n".join(lines)), "output_format": "simple_format",
+    doc = {"score": round(final, 6), "output": html.escape("\n".join(lines), quote=False), "output_format": "simple_format",
            "test_output_format": "text", "test_name_format": "text", "visibility": score_vis,
            "stdout_visibility": "hidden", "tests": sorted(tests + info, key=lambda t: _num_key(t["number"])),
            "extra_data": {"raw_score": raw, "max_score": maximum, "late": late_d, "isolation": iso,

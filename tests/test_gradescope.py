@@ -305,6 +305,32 @@ def test_results_page_subtotals_visibility_late_and_instructors_line():
     assert len(set(nums)) == len(nums)
 
 
+@pytest.mark.parametrize("created, user_due, percent, late", [
+    ("2026-11-20T23:00:00-08:00", None, 0, False),                         # on time
+    ("2026-11-21T00:10:00-08:00", None, 0, False),                         # inside the 15 minutes' grace
+    ("2026-11-21T00:30:00-08:00", None, 10, True),                         # 31 min late: one started day
+    ("2026-11-23T23:00:00-08:00", None, 30, True),                         # 71 h: three days
+    ("2026-11-23T23:00:00-08:00", "2026-11-25T00:00:00-08:00", 0, False),  # the student's own due date
+    ("2026-11-21T09:00:00Z", None, 10, True),                              # another time zone: 01:00 -08:00
+])
+def test_lateness_from_gradescope_metadata(created, user_due, percent, late):
+    cfg = {"assignment": A, "late_policy": LatePolicy.from_dict({"percent": 10, "grace_minutes": 15,
+                                                                  "zero_after_days": 3}).to_dict()}
+    lat = gs._lateness(cfg, _metadata(created, user_due), "ada@example.com")
+    assert lat.late == late and lat.percent == percent, lat.words
+    assert gs._lateness({**cfg, "late_policy": None}, _metadata(created), "x") is None
+    zero = gs._lateness(cfg, _metadata("2026-11-24T01:00:00-08:00"), "x")  # past the 3 late days
+    assert zero.apply(40, 43) == 0 and "score 0" in zero.words
+
+
+def test_the_policys_own_due_date_and_extension_when_gradescope_has_none():
+    cfg = {"assignment": A, "late_policy": {"due": {A: "2026-11-20T23:59:00-08:00"}, "percent": 10,
+                                            "extensions": {"ada@example.com": {"*": "2d"}}}}
+    md = {"created_at": "2026-11-22T08:00:00-08:00", "users": [{"email": "ada@example.com"}]}
+    assert not gs._lateness(cfg, md, "ada@example.com").late
+    assert gs._lateness(cfg, md, "bob@example.com").percent == 20
+
+
 def test_results_page_all_visible_and_no_policy():
     cfg = {**CFG, "hidden_tests": "visible"}
     doc = gs.results_page(_result(), cfg, None, None, None)
