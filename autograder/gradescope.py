@@ -272,6 +272,7 @@ class Upload:
     others: list = field(default_factory=list)   # every other file (to say what the upload held)
     total: int = 0
     entries: int = 0
+    truncated: bool = False
 
 
 def _read_bounded(fd: int, limit: int) -> bytes:
@@ -355,11 +356,14 @@ def collect(submission: Path, dest: Path) -> Upload:
             up.refused.append(f"{rel or '.'}: a folder that could not be listed ({e.strerror})")
             return
         for e in entries:
+            if up.entries >= MAX_ENTRIES:
+                if not up.truncated:
+                    up.refused.append(f"{rel}{e.name} and what follows: the upload holds more than "
+                                      f"{MAX_ENTRIES} entries")
+                up.truncated = True
+                return
             up.entries += 1
             where = f"{rel}{e.name}"
-            if up.entries > MAX_ENTRIES:
-                up.refused.append(f"{where} and after: the upload holds more than {MAX_ENTRIES} entries")
-                return
             if e.name.startswith(".") or e.name == "__MACOSX" or e.name == ".ipynb_checkpoints":
                 continue
             try:

@@ -249,6 +249,13 @@ def test_collect_is_bounded(tmp_path, monkeypatch):
     assert not up.files and not list((tmp_path / "dest").iterdir())
     text = "\n".join(up.refused)
     assert "big.ipynb" in text and "huge.ipynb" in text and "many.zip: holds 60 entries" in text, text
+    for i in range(3):
+        (sub / f"d{i}").mkdir()
+        for j in range(30):
+            (sub / f"d{i}" / f"n{j}.ipynb").write_bytes(_nb())
+    up = gs.collect(sub, tmp_path / "dest2")
+    more = [r for r in up.refused if "more than 50 entries" in r]
+    assert len(more) == 1 and up.entries == 50 and len(up.files) < 50, up.refused
 
 
 # ---------------------------------------------------------------------------------------------------------
