@@ -50,11 +50,19 @@ def main(argv=None) -> int:
     gsp = sub.add_parser("gradescope", help="write a Gradescope autograder zip for ASSIGNMENT")
     gsp.add_argument("assignment", metavar="ASSIGNMENT")
     gsp.add_argument("--out", type=Path, metavar="ZIP", help="default: ASSIGNMENT_gradescope.zip")
+    gsp.add_argument("--late-policy", type=Path, metavar="FILE", help="the course's late policy (default: "
+                     "late_policy.yml when it exists), applied to Gradescope's created_at and due dates")
     gsp.add_argument("--late-penalty", type=float, default=0.0, metavar="PCT",
-                     help="percent of the score lost per started late day (from submission_metadata.json)")
+                     help="instead of --late-policy: percent of the score lost per started late day")
     gsp.add_argument("--late-days", type=float, metavar="N", help="score 0 after N late days")
     gsp.add_argument("--grace-minutes", type=float, default=0.0, metavar="M")
-    gsp.add_argument("--visibility", default="visible", help="Gradescope's visibility of the tests")
+    vis = ("visible", "after_due_date", "after_published", "hidden")
+    gsp.add_argument("--visible-tests", choices=vis, help="tests mirroring the notebook's visible tests "
+                     "(default: visible)")
+    gsp.add_argument("--hidden-tests", choices=vis, help="the other hidden tests (default: after_due_date)")
+    gsp.add_argument("--score-visibility", choices=vis, help="the total score and subtotals (default: as "
+                     "the most hidden tests; Gradescope hides the total while any test is hidden)")
+    gsp.add_argument("--visibility", choices=vis, help="both kinds of tests at once (older option)")
     exp = sub.add_parser("export", help="grades for an LMS: one row per student, a points-possible row")
     exp.add_argument("results", type=Path, metavar="RESULTS_DIR")
     exp.add_argument("--format", choices=["canvas", "moodle", "long", "per-question"], default="per-question")
