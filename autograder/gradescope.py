@@ -116,6 +116,8 @@ if [ -z "$PY" ]; then
   if [ -x "$ROOT/venv/bin/python" ]; then PY="$ROOT/venv/bin/python"; else PY=python3; fi
 fi
 mkdir -p "$ROOT/results"
+# The course's secret (held-out data redrawn with it): the instructor's, so that Gradescope grades as they do.
+if [ -f "$ROOT/source/course-secret" ]; then export AUTOGRADER_SECRET_FILE="$ROOT/source/course-secret"; fi
 cd "$ROOT/source" && exec "$PY" -m autograder.gradescope run --root "$ROOT"
 """
 
@@ -253,6 +255,10 @@ def build_zip(assignment: str, out: Path, *, late_policy: dict | None = None, vi
         _add(z, "chapters.yml", (REPO / "chapters.yml").read_bytes())  # the hidden tests' FORBIDDEN lists
         for f in release:
             _add(z, f"exercises/{assignment}/{f.name}", f.read_bytes())
+        if any("heldout" in f.read_text() for f in (PKG / "tests" / assignment).glob("*.py")):
+            from .testkit import heldout  # the instructor's secret: Gradescope redraws held-out data as they do
+
+            _add(z, "course-secret", heldout.course_secret())
     tmp.replace(out)
     return out
 
