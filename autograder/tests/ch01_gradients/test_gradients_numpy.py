@@ -11,12 +11,16 @@ from autograder.testkit.reference.steps import LAYERS
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
-# A non-separable probe: a checker that forgets to restore x[i] gets every later entry wrong.
-PROBE = """
-def f(x):
+# A non-separable probe: a checker that forgets to restore x[i] gets every later entry wrong. It runs
+# here, on the trusted side: the student's numerical_gradient calls a forwarder (``sub.callback``).
+def probe(x):
+    x = np.asarray(x, dtype=np.float64)
     A = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)
     return float(np.sum(A * x) ** 2 + np.sum(np.sin(x)))
-"""
+
+
+def cube_sum(x):
+    return float(np.sum(np.asarray(x, dtype=np.float64) ** 3))
 
 
 def probe_grad(x):
@@ -27,7 +31,7 @@ def probe_grad(x):
 # ------------------------------------------------------------------ numerical_gradient
 @graded("numerical_gradient", points=2)
 def test_numerical_gradient_values(sub, rng):
-    f = sub.define(PROBE, "f")
+    f = sub.callback(probe, "f")
     x = rng.standard_normal((3, 4))
     g = sub.call("numerical_gradient", f, x)
     check_array(g, probe_grad(x), "numerical_gradient(f, x)", rtol=1e-6, atol=1e-7, dtype=False)
@@ -37,7 +41,7 @@ def test_numerical_gradient_values(sub, rng):
 def test_numerical_gradient_central_step(sub, rng):
     # For sum(x**3) the central difference with step h is exactly 3x^2 + h^2; a forward
     # difference gives 3x^2 + 3xh + h^2, and ignoring h gives 3x^2 + 1e-10.
-    f = sub.define("def f(x):\n    return float(np.sum(x ** 3))", "f")
+    f = sub.callback(cube_sum, "f")
     x = rng.standard_normal(5)
     h = 1e-2
     g = sub.call("numerical_gradient", f, x, h)
@@ -47,7 +51,7 @@ def test_numerical_gradient_central_step(sub, rng):
 
 @graded("numerical_gradient", points=1)
 def test_numerical_gradient_restores_input(sub, rng):
-    f = sub.define(PROBE, "f")
+    f = sub.callback(probe, "f")
     x = rng.standard_normal((2, 3))
     _, args, _ = sub.call_with_args("numerical_gradient", f, x.copy())
     check_unmodified({"x": x}, {"x": args[1]}, "numerical_gradient")
@@ -55,7 +59,7 @@ def test_numerical_gradient_restores_input(sub, rng):
 
 @graded("numerical_gradient", points=1)
 def test_numerical_gradient_shapes(sub, rng):
-    f = sub.define(PROBE, "f")
+    f = sub.callback(probe, "f")
     for shape in [(4,), (2, 1, 3)]:
         x = rng.standard_normal(shape)
         g = sub.call("numerical_gradient", f, x)

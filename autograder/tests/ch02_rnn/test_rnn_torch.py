@@ -10,17 +10,13 @@ import torch
 from autograder.testkit.shapes import shapes
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
 from autograder.testkit.manifest import forbidden
+from autograder.testkit.remote import mro_modules, remote_tensors
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
 CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-IDENT = "def ident(*a):\n    return a"
-# Subclassing torch.nn.RNN also counts as using it: look at every class in each submodule's MRO.
-TORCH_RNN_INSIDE = """
-def torch_rnn_inside(m):
-    return [c.__module__ + '.' + c.__qualname__ for mod in m.modules() for c in type(mod).__mro__
-            if c.__module__.startswith('torch.nn.modules.rnn')]
-"""
+# Subclassing torch.nn.RNN also counts as using it: the module's class MRO is read attribute by
+# attribute (testkit.remote.mro_modules); submodules' own types come from module_types.
 
 
 def _dims(rng):
@@ -35,7 +31,7 @@ def _make(sub, cls, *args):
     if not isinstance(types, (list, tuple)):
         raise Fail(f"{cls}(...) should be an nn.Module")
     bad = [t for t in types if str(t).startswith("torch.nn.modules.rnn")]
-    bad = bad or sub.invoke(sub.define(TORCH_RNN_INSIDE, "torch_rnn_inside"), m)
+    bad = bad or [c for c in mro_modules(sub, m) if c.startswith("torch.nn.modules.rnn")]
     if bad:
         raise Fail(f"{cls} must be written from scratch; it contains or extends {bad[0]}")
     return m
@@ -74,9 +70,8 @@ def _check_state_dict(sub, m, ref, cls):
 
 def _run(sub, m, ref, x, h, dtype):
     """Forward and backward in both modules; returns (student outputs, grads) and the reference's."""
-    ident = sub.define(IDENT, "ident")
     args = [tensor(x, requires_grad=True)] + ([tensor(h, requires_grad=True)] if h is not None else [])
-    remote_args = sub.invoke(ident, *args)
+    remote_args = remote_tensors(sub, *args)
     out = sub.invoke(m, *remote_args)
     xt = torch.tensor(x, requires_grad=True)
     ht = torch.tensor(h, requires_grad=True) if h is not None else None
