@@ -10,15 +10,16 @@ import torch
 from autograder.testkit.shapes import shapes
 from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
 from autograder.testkit.checks import check_strict, with_hint
-from autograder.testkit.reference import steps
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import RNN_STEPS
+from autograder.testkit import compose
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
-# Dependency isolation: the sequence functions' tests run with the trusted rnn_step_forward and
-# rnn_step_backward standing in for the student's, so that a step's mistake costs points on the step
-# only; test_rnn_backward_float32 runs the student's functions together (a small share of the points).
-WORKS_TOGETHER = ["test_rnn_backward_float32"]
+# Fair credit by composition (testkit.compose): rnn_forward / rnn_backward are judged against the
+# course's loop over the student's OWN rnn_step_forward / rnn_step_backward (caches kept in their
+# process), or the trusted reference; a step's mistake costs points on the step only. The trusted
+# steps (RNN_STEPS) are a fallback, used only when a student step raises or is missing.
+WORKS_TOGETHER = []
 
 KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # Known mistakes of the backward passes: each hint is printed only when the student's answer matches it.
@@ -246,29 +247,38 @@ def test_rnn_step_backward_unmodified(sub, rng):
 
 
 # ------------------------------------------------------------------------ rnn_forward
-@graded("rnn_forward", points=3, isolate=RNN_STEPS)
+def _check_forward(sub, h, x, h0, p, what):
+    """h against the loop over the student's own rnn_step_forward, or the trusted reference."""
+    composed, _ = compose.seq_forward(sub, "rnn", x, [h0], p)
+    ref = ref_seq(x, h0, p).astype(x.dtype)
+    note = "" if compose.steps_match(sub, "rnn", [composed], [ref]) else \
+        " (expected: your rnn_step_forward applied step by step, h0 first)"
+    compose.either(lambda: check_strict(h, composed, what + note), lambda: check_strict(h, ref, what))
+
+
+@graded("rnn_forward", points=3, fallback=RNN_STEPS)
 def test_rnn_forward_parity(sub, rng):
     for N, T in ((None, None), (None, None), (1, None), (None, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
         h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-        check_strict(h, ref_seq(x, h0, p), f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
-                    "(h[:, t] is the state after step t; h0 is not part of h)")
+        _check_forward(sub, h, x, h0, p, f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
+                       "(h[:, t] is the state after step t; h0 is not part of h)")
 
 
-@graded("rnn_forward", points=1, isolate=RNN_STEPS)
+@graded("rnn_forward", points=1, fallback=RNN_STEPS)
 def test_rnn_forward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    check_strict(h, ref_seq(x, h0, p).astype(np.float32), "rnn_forward h (float32 inputs)")
+    _check_forward(sub, h, x, h0, p, "rnn_forward h (float32 inputs)")
 
 
-@graded("rnn_forward", points=1, isolate=RNN_STEPS)
+@graded("rnn_forward", points=1, fallback=RNN_STEPS)
 def test_rnn_forward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     got, args, _ = sub.call_with_args("rnn_forward", x.copy(), h0.copy(), _copy(p))
     check_unmodified({"x": x, "h0": h0, "params": p}, dict(zip(("x", "h0", "params"), args)), "rnn_forward")
     h, _ = unpack(got, 2, "rnn_forward")  # and the values: an answer of zeros earns nothing
-    check_strict(h, ref_seq(x, h0, p), f"rnn_forward h (N, T, D, H) = {x.shape + h0.shape[1:]}")
+    _check_forward(sub, h, x, h0, p, f"rnn_forward h (N, T, D, H) = {x.shape + h0.shape[1:]}")
 
 
 # ----------------------------------------------------------------------- rnn_backward
@@ -293,25 +303,18 @@ BPTT_VARIANTS = {
 }
 
 
-def _bptt_variant(x, h0, p, dh, carry=True, accumulate=True, reverse=True):
-    """BPTT with one classic mistake, on the trusted steps: (dx, dh0, grads)."""
-    caches, h = [], h0
-    for t in range(x.shape[1]):
-        h, c = steps.rnn_step_forward(x[:, t], h, p)
-        caches.append(c)
-    dxs, dh_prev, grads = [None] * x.shape[1], np.zeros_like(h0), None
-    for t in (reversed(range(x.shape[1])) if reverse else range(x.shape[1])):
-        dx_t, dh_prev_t, g = steps.rnn_step_backward(dh[:, t] + (dh_prev if carry else 0), caches[t])
-        dxs[t], dh_prev = dx_t, dh_prev_t
-        grads = g if grads is None or not accumulate else {k: grads[k] + g[k] for k in g}
-    return np.stack(dxs, axis=1), dh_prev, grads
+def _composed_backward(sub, x, h0, p, dh, **variant):
+    """The course's BPTT over the student's own steps (caches from their own rnn_step_forward)."""
+    _, caches = compose.seq_forward(sub, "rnn", x, [h0], p)
+    dx, (dh0,), grads = compose.seq_backward(sub, "rnn", dh, caches, x.shape, h0.shape, **variant)
+    return dx, dh0, grads
 
 
-def _bptt_hint(x, h0, p, dh, got):
-    """The BPTT mistake that reproduces the student's dx or weight gradient, or ''."""
+def _bptt_hint(sub, x, h0, p, dh, got):
+    """The BPTT mistake (over the student's own steps) that reproduces their dx or weight gradient, or ''."""
     dx, _, grads = got if isinstance(got, (tuple, list)) and len(got) == 3 else (None, None, None)
     for desc, kw in BPTT_VARIANTS.items():
-        vdx, _, vg = _bptt_variant(x, h0, p, dh, **kw)
+        vdx, _, vg = _composed_backward(sub, x, h0, p, dh, **kw)
         same_dx = isinstance(dx, np.ndarray) and dx.shape == vdx.shape and np.allclose(dx, vdx, rtol=1e-6, atol=1e-9)
         w = grads.get("weight_hh") if isinstance(grads, dict) else None
         same_w = isinstance(w, np.ndarray) and w.shape == vg["weight_hh"].shape and np.allclose(
@@ -321,42 +324,68 @@ def _bptt_hint(x, h0, p, dh, got):
     return ""
 
 
-@graded("rnn_backward", points=4, isolate=RNN_STEPS)
+def _judge_backward(sub, got, x, h0, p, dh, what, dtype=None, hint=True):
+    """The student's rnn_backward against BPTT over their own steps, or the trusted reference."""
+    composed = _composed_backward(sub, x, h0, p, dh)
+    ref = ref_seq(x, h0, p, dh)
+    if dtype is not None:
+        ref = tuple(r.astype(dtype) if isinstance(r, np.ndarray) else {k: v.astype(dtype) for k, v in r.items()}
+                    for r in ref)
+    same = compose.steps_match(sub, "rnn", composed[:2] + tuple(composed[2][k] for k in KEYS),
+                               ref[:2] + tuple(ref[2][k] for k in KEYS))
+    note = "" if same else " (expected: BPTT over your rnn_step_backward, fed your rnn_step_forward's caches)"
+
+    def check_composed():
+        if hint:
+            with_hint(lambda: _check_seq_backward(got, composed, what + note),
+                      lambda: _bptt_hint(sub, x, h0, p, dh, got))
+        else:
+            _check_seq_backward(got, composed, what + note)
+
+    compose.either(check_composed, lambda: _check_seq_backward(got, ref, what))
+    return same
+
+
+@graded("rnn_backward", points=4, fallback=RNN_STEPS)
 def test_rnn_backward_parity(sub, rng):
     for _ in range(2):
         x, h0, p = _seq_inputs(rng)
         dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
         got = _seq_backward(sub, x, h0, p, dh)
-        with_hint(lambda: _check_seq_backward(got, ref_seq(x, h0, p, dh),
-                                              f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:"),
-                  lambda: _bptt_hint(x, h0, p, dh, got))
+        _judge_backward(sub, got, x, h0, p, dh, f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:")
 
 
-@graded("rnn_backward", points=1, isolate=RNN_STEPS)
+@graded("rnn_backward", points=1, fallback=RNN_STEPS)
 def test_rnn_backward_last_step_only(sub, rng):
     # A many-to-one loss: only the last state gets a direct gradient; every step must still learn.
     x, h0, p = _seq_inputs(rng, T=5)
     dh = np.zeros((x.shape[0], 5, h0.shape[1]))
     dh[:, -1] = rng.standard_normal((x.shape[0], h0.shape[1]))
     got = _seq_backward(sub, x, h0, p, dh)
-    _check_seq_backward(got, ref_seq(x, h0, p, dh), "rnn_backward with a gradient on the last state only "
-                        "(it must flow back to every earlier step through dh_prev):")
+    _judge_backward(sub, got, x, h0, p, dh, "rnn_backward with a gradient on the last state only "
+                    "(it must flow back to every earlier step through dh_prev):", hint=False)
 
 
-@graded("rnn_backward", points=1, isolate=RNN_STEPS)
+@graded("rnn_backward", points=1, fallback=RNN_STEPS)
 def test_rnn_backward_edge_cases(sub, rng):
     for N, T in ((1, None), (None, 1), (1, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
         dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
         got = _seq_backward(sub, x, h0, p, dh)
-        _check_seq_backward(got, ref_seq(x, h0, p, dh), f"rnn_backward with N={x.shape[0]}, T={x.shape[1]}:")
+        _judge_backward(sub, got, x, h0, p, dh, f"rnn_backward with N={x.shape[0]}, T={x.shape[1]}:", hint=False)
 
 
-@graded("rnn_backward", points=2, isolate=RNN_STEPS)
+@graded("rnn_backward", points=2, fallback=RNN_STEPS)
 def test_rnn_backward_numerical(sub, rng):
     x, h0, p = _seq_inputs(rng, N=2, T=4)
     dh = rng.standard_normal((2, 4, h0.shape[1]))
-    dx, dh0, grads = _seq_backward(sub, x, h0, p, dh)
+    got = _seq_backward(sub, x, h0, p, dh)
+    # Over the student's own steps first; the numerical gradient is the judge when their steps are right
+    # (or when their rnn_backward does not use them and matches the reference).
+    if not _judge_backward(sub, got, x, h0, p, dh, "rnn_backward (N, T, D, H) = "
+                           f"{x.shape + h0.shape[1:]}:", hint=False):
+        return
+    dx, dh0, grads = got
     _check_numeric(dx, _numeric(lambda v: _np_seq(v, h0, p), x, dh), "rnn_backward dx")
     _check_numeric(dh0, _numeric(lambda v: _np_seq(x, v, p), h0, dh), "rnn_backward dh0")
     if not isinstance(grads, dict) or sorted(grads) != sorted(KEYS):
@@ -366,15 +395,15 @@ def test_rnn_backward_numerical(sub, rng):
         _check_numeric(grads[k], num, f"rnn_backward grads[{k!r}]")
 
 
-@graded("rnn_backward", points=1)
+@graded("rnn_backward", points=1, fallback=RNN_STEPS)
 def test_rnn_backward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1])).astype(np.float32)
     got = _seq_backward(sub, x, h0, p, dh)
-    _check_seq_backward(got, ref_seq(x, h0, p, dh), "rnn_backward (float32 inputs):", np.float32)
+    _judge_backward(sub, got, x, h0, p, dh, "rnn_backward (float32 inputs):", np.float32, hint=False)
 
 
-@graded("rnn_backward", points=1, isolate=RNN_STEPS)
+@graded("rnn_backward", points=1, fallback=RNN_STEPS)
 def test_rnn_backward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
@@ -382,5 +411,5 @@ def test_rnn_backward_unmodified(sub, rng):
     got, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
     check_unmodified({"dh": dh}, {"dh": args[0]}, "rnn_backward (add the carried gradient into a new "
                      "array, not into dh)")
-    _check_seq_backward(unpack(got, 3, "rnn_backward"), ref_seq(x, h0, p, dh),  # and the values
-                        f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:")
+    _judge_backward(sub, unpack(got, 3, "rnn_backward"), x, h0, p, dh,  # and the values
+                    f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:", hint=False)
