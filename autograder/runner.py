@@ -269,18 +269,29 @@ def run_tests(zygote: Zygote, nbt: NotebookTests, plan: notebook.Plan, hits: dic
         over an unfinished step still earns its marks. Returns the Submission last used."""
         sub = current[0] = api.Submission(nb, limits.call_seconds)
         sub.seed(t.seed)
+        original = None
         try:
             t.fn(sub, np.random.default_rng(t.seed))
             return sub
         except api.StepFallback as e:
             if not t.fallback:
                 raise api.Fail(str(e)) from None
+        except (StudentError, Missing) as e:
+            # The sequence function raised: if only because a step it calls raises or is missing,
+            # it passes with the trusted steps; otherwise the student's own error is the message.
+            if not t.fallback:
+                raise
+            original = e
         sub = current[0] = api.Submission(nb, limits.call_seconds, t.fallback)
         sub.seed(t.seed)
         try:
             t.fn(sub, np.random.default_rng(t.seed))
         except api.StepFallback as e:
-            raise api.Fail(str(e)) from None
+            raise (original or api.Fail(str(e))) from None
+        except (api.Fail, StudentError, Missing, ProtocolError):
+            if original is not None:
+                raise original from None
+            raise
         return sub
 
     try:

@@ -28,6 +28,7 @@ TANH_VARIANTS = {
     "1 - a**2 (the pre-activation)": lambda a, h_prev, h_next: 1 - a ** 2,
     "no derivative at all (da = dh_next)": lambda a, h_prev, h_next: np.ones_like(a),
     "h_next * (1 - h_next) (the sigmoid's derivative)": lambda a, h_prev, h_next: h_next * (1 - h_next),
+    "1 - h_next (the output, not squared)": lambda a, h_prev, h_next: 1 - h_next,
 }
 
 
@@ -106,7 +107,11 @@ def _check_grads(grads, ref, what, dtype=None, hint=""):
         raise Fail(f"{what}: grads must be a dict with keys {sorted(KEYS)}, got {got}")
     for k in KEYS:
         r = ref[k] if dtype is None else ref[k].astype(dtype)
-        check_strict(grads[k], r, f"{what} grads[{k!r}]{hint}")
+        g = grads[k]
+        if k.startswith("bias") and isinstance(g, np.ndarray) and g.ndim == 2 and g.shape[1:] == r.shape:
+            raise Fail(f"{what} grads[{k!r}]: shape {g.shape}, expected {r.shape}: the bias gradient is not summed "
+                       "over the batch (sum da over axis 0)")
+        check_strict(g, r, f"{what} grads[{k!r}]{hint}")
 
 
 def _check_numeric(got, num, what, tol=1e-7):
@@ -166,9 +171,29 @@ def test_rnn_step_forward_unmodified(sub, rng):
 
 
 # ------------------------------------------------------------------- rnn_step_backward
-def _step_backward(sub, x, h, p, dh_next):
-    _, cache = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
-    return unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+def _step_backward(sub, x, h, p, dh_next, with_h_next=False):
+    h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
+    got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+    return (got, h_next) if with_h_next else got
+
+
+def _given_h_next(x, h_prev, p, dh_next, h_next):
+    """The exact step gradients given the h_next that the student's own forward returned (so that a
+    mistake in rnn_step_forward costs nothing here): (dx, dh_prev, grads), or None."""
+    if not isinstance(h_next, np.ndarray) or h_next.shape != h_prev.shape:
+        return None
+    da = dh_next * (1 - h_next.astype(np.float64) ** 2)
+    db = da.sum(axis=0)
+    return da @ p["weight_ih"], da @ p["weight_hh"], {"weight_ih": da.T @ x, "weight_hh": da.T @ h_prev,
+                                                      "bias_ih": db, "bias_hh": db}
+
+
+def _either_step(check, ref, given):
+    """Pass on the reference, or on the exact gradients given the student's own h_next."""
+    if given is None:
+        check(ref)
+    else:
+        compose.either(lambda: check(ref), lambda: check(given))
 
 
 @graded("rnn_step_backward", points=3)
@@ -176,16 +201,17 @@ def test_rnn_step_backward_parity(sub, rng):
     for N in (None, None, 1):
         x, h, p = _step_inputs(rng, N)
         dh_next = rng.standard_normal(h.shape)
-        dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
-        rdx, rdh, rg = ref_step(x, h, p, dh_next)
+        (dx, dh_prev, grads), h_next = _step_backward(sub, x, h, p, dh_next, with_h_next=True)
         what = f"rnn_step_backward (N, D, H) = {x.shape + h.shape[1:]}"
 
-        def check():
+        def check(ref):
+            rdx, rdh, rg = ref
             check_strict(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh)")
             check_strict(dx, rdx, f"{what} dx (da @ weight_ih)")
             _check_grads(grads, rg, what)
 
-        with_hint(check, lambda: _tanh_hint(x, h, p, dh_next, dh_prev))
+        with_hint(lambda: _either_step(check, ref_step(x, h, p, dh_next), _given_h_next(x, h, p, dh_next, h_next)),
+                  lambda: _tanh_hint(x, h, p, dh_next, dh_prev))
 
 
 def _tanh_hint(x, h_prev, p, dh_next, got):
@@ -204,7 +230,14 @@ def _tanh_hint(x, h_prev, p, dh_next, got):
 def test_rnn_step_backward_numerical(sub, rng):
     x, h, p = _step_inputs(rng)
     dh_next = rng.standard_normal(h.shape)
-    dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
+    (dx, dh_prev, grads), h_next = _step_backward(sub, x, h, p, dh_next, with_h_next=True)
+    given = _given_h_next(x, h, p, dh_next, h_next)
+    if given is not None and not np.allclose(h_next, ref_step(x, h, p), rtol=1e-8, atol=1e-10):
+        # the student's forward is wrong (its own tests say so): judge the backward on its h_next
+        check_strict(dx, given[0], "rnn_step_backward dx (given your rnn_step_forward's h_next)")
+        check_strict(dh_prev, given[1], "rnn_step_backward dh_prev (given your rnn_step_forward's h_next)")
+        _check_grads(grads, given[2], "rnn_step_backward (given your rnn_step_forward's h_next)")
+        return
 
     def fwd(x_, h_, p_):
         return _np_seq(x_[:, None], h_, p_)[:, 0]
@@ -222,25 +255,32 @@ def test_rnn_step_backward_numerical(sub, rng):
 def test_rnn_step_backward_float32(sub, rng):
     x, h, p = _step_inputs(rng, dtype=np.float32)
     dh_next = rng.standard_normal(h.shape).astype(np.float32)
-    dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
-    rdx, rdh, rg = ref_step(x, h, p, dh_next)
-    check_strict(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
-    check_strict(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
-    _check_grads(grads, rg, "rnn_step_backward (float32 inputs)", np.float32)
+    (dx, dh_prev, grads), h_next = _step_backward(sub, x, h, p, dh_next, with_h_next=True)
+
+    def check(ref):
+        rdx, rdh, rg = ref
+        check_strict(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
+        check_strict(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
+        _check_grads(grads, rg, "rnn_step_backward (float32 inputs)", np.float32)
+
+    p64 = {k: v.astype(np.float64) for k, v in p.items()}
+    _either_step(check, ref_step(x, h, p, dh_next),
+                 _given_h_next(x.astype(np.float64), h.astype(np.float64), p64, dh_next.astype(np.float64), h_next))
 
 
 @graded("rnn_step_backward", points=1)
 def test_rnn_step_backward_unmodified(sub, rng):
     x, h, p = _step_inputs(rng)
     dh_next = rng.standard_normal(h.shape)
-    _, cache = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
+    h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
     first, args, _ = sub.call_with_args("rnn_step_backward", dh_next.copy(), cache)
     first = unpack(first, 3, "rnn_step_backward")
     check_unmodified({"dh_next": dh_next}, {"dh_next": args[0]}, "rnn_step_backward")
     # values first (so that an answer of zeros earns nothing here), then the cache: a second call with
     # the same cache must give the same dx, whatever the first one gave
-    rdx, _, _ = ref_step(x, h, p, dh_next)
-    check_strict(first[0], rdx, f"rnn_step_backward dx (N, D, H) = {x.shape + h.shape[1:]}")
+    _either_step(lambda ref: check_strict(first[0], ref[0], f"rnn_step_backward dx (N, D, H) = "
+                                          f"{x.shape + h.shape[1:]}"),
+                 ref_step(x, h, p, dh_next), _given_h_next(x, h, p, dh_next, h_next))
     second = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
     check_strict(second[0], first[0], "rnn_step_backward dx when called a second time with the same cache "
                  "differs from the first call's: the backward pass changed the cache (work on copies)")
