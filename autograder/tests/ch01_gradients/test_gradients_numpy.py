@@ -8,6 +8,10 @@ from autograder.testkit.shapes import shapes
 from autograder.testkit.torchref import value_and_grads, vjp
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import LAYERS
+from autograder.api import StepFallback
+from autograder.engine import Missing, StudentError
+from autograder.testkit.compose import either
+from autograder.wire import ProtocolError
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
@@ -202,8 +206,10 @@ def test_sigmoid_backward_float32(sub, rng):
 
 
 # ---------------------------------------------------------------------- two_layer_net
-# Dependency isolation: two_layer_net's tests run with trusted affine/tanh/sigmoid layers standing in
-# for the student's, so that a layer's mistake costs points on that layer only.
+# Fair credit by composition: two_layer_net is judged against the course's composition of the
+# student's OWN layers (affine/tanh forward and backward, caches kept in their process), or the
+# trusted reference; a layer's mistake costs points on that layer only. The trusted layers (LAYERS)
+# are a fallback, used only when a student layer raises or is missing.
 def _net(rng, N, D, H, C):
     shapes_ = {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}
     params = {k: rng.standard_normal(v) for k, v in shapes_.items()}
@@ -220,22 +226,62 @@ def _net_ref(x, y, params):
     return value_and_grads(loss, params)
 
 
-@graded("two_layer_net", points=2, isolate=LAYERS)
+def _layer(sub, name, keep, *args):
+    local = (getattr(sub, "_stand_ins", None) or {}).get(name)
+    if local is not None:  # the fallback run: the trusted layer, here
+        return local(*args)
+    try:
+        return sub.call_keep(name, keep, *args) if keep is not None else sub.call(name, *args)
+    except (Missing, StudentError, ProtocolError) as e:
+        raise StepFallback(f"your {name} raised or is missing ({e})") from None
+
+
+def _net_composed(sub, x, y, params):
+    """The course's two_layer_net over the student's own layers: (loss, grads)."""
+    N = x.shape[0]
+    try:
+        a, c1 = _layer(sub, "affine_forward", (1,), x, params["W1"], params["b1"])
+        h, ct = _layer(sub, "tanh_forward", (1,), a)
+        scores, c2 = _layer(sub, "affine_forward", (1,), h, params["W2"], params["b2"])
+        diff = scores - y
+        loss = float(np.sum(diff ** 2) / (2 * N))
+        dh, dW2, db2 = _layer(sub, "affine_backward", None, diff / N, c2)
+        da = _layer(sub, "tanh_backward", None, dh, ct)
+        _, dW1, db1 = _layer(sub, "affine_backward", None, da, c1)
+        grads = {"W1": np.asarray(dW1), "b1": np.asarray(db1), "W2": np.asarray(dW2), "b2": np.asarray(db2)}
+    except (TypeError, ValueError) as e:  # a layer returned something the composition cannot use
+        raise StepFallback(f"a layer returned something unusable ({e})") from None
+    return loss, grads
+
+
+@graded("two_layer_net", points=2, fallback=LAYERS)
 def test_two_layer_net_loss(sub, rng):
     x, y, params = _net(rng, 5, 3, 6, 2)
     loss, _ = unpack(sub.call("two_layer_net", x, y, params), 2, "two_layer_net")
     ref, _ = _net_ref(x, y, params)
-    check_scalar(loss, ref, "two_layer_net loss (sum of squares / (2N))", rtol=1e-8)
+    composed, _ = _net_composed(sub, x, y, params)
+    what = "two_layer_net loss (sum of squares / (2N))"
+    either(lambda: check_scalar(loss, composed, what + ("" if np.isclose(composed, ref, rtol=1e-8) else
+                                                         " (expected: your layers composed)"), rtol=1e-8),
+           lambda: check_scalar(loss, ref, what, rtol=1e-8))
 
 
-@graded("two_layer_net", points=3, isolate=LAYERS)
+@graded("two_layer_net", points=3, fallback=LAYERS)
 def test_two_layer_net_grads(sub, rng):
     for N, D, H, C in [(5, 3, 6, 2), (1, 4, 3, 5)]:
         x, y, params = _net(rng, N, D, H, C)
         (_, grads), args, _ = sub.call_with_args("two_layer_net", x, y, {k: v.copy() for k, v in params.items()})
         _, ref = _net_ref(x, y, params)
+        _, composed = _net_composed(sub, x, y, params)
         if not isinstance(grads, dict) or sorted(grads) != sorted(params):
             raise Fail(f"two_layer_net grads must be a dict with keys {sorted(params)}")
-        for k in params:
-            check_array(grads[k], ref[k], f"two_layer_net grads[{k!r}] (N={N}, D={D}, H={H}, C={C})")
+
+        def check(expected, note=""):
+            for k in params:
+                check_array(grads[k], expected[k], f"two_layer_net grads[{k!r}] (N={N}, D={D}, H={H}, C={C}){note}")
+
+        same = all(np.allclose(composed[k], ref[k], rtol=1e-8, atol=1e-10) for k in params
+                   if np.shape(composed[k]) == np.shape(ref[k]))
+        either(lambda: check(composed, "" if same else " (expected: your layers' backward passes composed)"),
+               lambda: check(ref))
         check_unmodified(params, args[2], "two_layer_net")
