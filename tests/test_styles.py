@@ -8,13 +8,14 @@ import pytest
 from conftest import REPO
 from tools.course import grade, make_class, results, student_copy
 
-CASES = [("ch02_rnn", "rnn_numpy", "ch02_dict_cache")]
+CASES = [("ch02_rnn", "rnn_numpy", "ch02_dict_cache"), ("ch04_lstm", "lstm_numpy", "ch04_class_cache"),
+         ("ch05_gru", "gru_numpy", "ch05_closure_cache")]
 
 
 def _nb(chapter, notebook, style, edit=None):
     src = dict(style)
     if edit:
-        name, (old, new) = edit
+        name, (old, new) = edit[:2]
         assert old in src[name], (name, old)
         src[name] = src[name].replace(old, new)
     return student_copy(chapter, notebook, {k: v.strip() + "\n" for k, v in src.items()})
@@ -28,7 +29,7 @@ def test_style_full_marks_and_no_spill(tmp_path, chapter, notebook, style):
     names = {}
     for i, (desc, edit) in enumerate(mod.MUTANTS.items()):
         students[f"m{i}"] = {chapter: {notebook: _nb(chapter, notebook, mod.STYLE, edit)}}
-        names[f"m{i}"] = (desc, edit[0])
+        names[f"m{i}"] = (desc, edit[2] if len(edit) > 2 else edit[0])  # the graded name that owns the mistake
     sub = make_class(tmp_path / "submitted", students)
     grade(sub, tmp_path / "out", "--workers", "1", check=True)
     per = {s: {f: v for f, v in results(tmp_path / "out", s, chapter)["subtotals"]["functions"].items()

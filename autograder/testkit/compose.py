@@ -65,7 +65,16 @@ def seq_forward(sub, kind, x, state, params):
         state = tuple(out[:S])
         hs.append(state[0])
         caches.append(out[S])
-    return np.stack(hs, axis=1), caches
+    h = np.stack(hs, axis=1)
+    _informative(fwd, h)
+    return h, caches
+
+
+def _informative(name, *arrays):
+    """A composition of steps that return only zeros (or non-finite values) cannot judge anything:
+    an answer of zeros would match it. Then the trusted steps judge instead (StepFallback)."""
+    if all(not np.any(a) for a in arrays) or not all(np.all(np.isfinite(a)) for a in arrays):
+        raise StepFallback(f"your {name} returns only zeros or non-finite values")
 
 
 def seq_backward(sub, kind, dh, caches, x_shape, h_shape, carry=True, accumulate=True, reverse=True):
@@ -92,7 +101,9 @@ def seq_backward(sub, kind, dh, caches, x_shape, h_shape, carry=True, accumulate
                 grads = {k: grads[k] + g[k] for k in KEYS}
             except ValueError:
                 raise StepFallback(f"your {bwd} returned gradients of changing shapes") from None
-    return np.stack(dxs, axis=1), dstate, grads
+    dx = np.stack(dxs, axis=1)
+    _informative(bwd, dx, *grads.values())
+    return dx, dstate, grads
 
 
 def either(check_composed, check_reference):
