@@ -19,7 +19,7 @@ from .shapes import seq_dims
 
 TORCH_NN = {("lstm", "cell"): torch.nn.LSTMCell, ("lstm", "seq"): torch.nn.LSTM,
             ("gru", "cell"): torch.nn.GRUCell, ("gru", "seq"): torch.nn.GRU}
-CLASS = {("lstm", "cell"): "LSTMCell", ("lstm", "seq"): "LSTM", ("gru", "cell"): "GRUCell", ("gru", "seq"): "GRU"}
+CLASS = {("rnn", "cell"): "RNNCell", ("rnn", "seq"): "RNN", ("lstm", "cell"): "LSTMCell", ("lstm", "seq"): "LSTM", ("gru", "cell"): "GRUCell", ("gru", "seq"): "GRU"}
 TDTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 
 
@@ -211,6 +211,9 @@ def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, 
             if pg.get(k) is None:
                 raise Fail(f"{where}: parameter {k} received no gradient")
             check_array(pg[k], g, f"{where}: gradient on parameter {k}{note}")
+        for k in pg:  # over the student's own cell, a parameter it ignores has no gradient there either
+            if note and pg.get(k) is not None and k not in grads[-1]:
+                raise Fail(f"{where}: parameter {k} has a gradient; your {CLASS[(kind, 'cell')]} gives it none")
 
     try:
         compare(vals, grads, "", True)
