@@ -11,7 +11,7 @@ from tools.course import answer_cells, grade, make_class, results, student_copy
 CASES = [("ch02_rnn", "rnn_numpy", "ch02_dict_cache"), ("ch04_lstm", "lstm_numpy", "ch04_class_cache"),
          ("ch05_gru", "gru_numpy", "ch05_closure_cache"), ("ch04_lstm", "lstm_torch", "ch04_torch_reference"),
          ("ch05_gru", "gru_torch", "ch05_torch_reference"),
-         ("ch02_rnn", "rnn_torch", "ch02_torch_reference")]
+         ("ch02_rnn", "rnn_torch", "ch02_torch_reference"), ("ch01_gradients", "gradients_numpy", "ch01_reference_layers")]
 
 
 def _nb(chapter, notebook, style, edit=None):
