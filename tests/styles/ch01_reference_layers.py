@@ -7,6 +7,7 @@ MUTANTS = {
     "tanh' written 1 - out": ("tanh_backward", ("dout * (1 - out ** 2)", "dout * (1 - out)")),
     "bias gradient not summed over the batch": ("affine_backward", ("db = dout.sum(axis=0)", "db = dout[0]")),
     "affine forward without its bias": ("affine_forward", ("out = x @ W.T + b", "out = x @ W.T")),
+    "sigmoid for x < 0 mirrored": ("sigmoid_forward", ("z / (1 + z)", "1 / (1 + z)")),
     "loss gradient not divided by N": ("two_layer_net", ("dscores = diff / N", "dscores = diff")),
 }
 

@@ -150,11 +150,22 @@ def _forward_check(sub, rng, name, dtype):
 def _backward_check(sub, rng, name, dtype):
     x = (2 * rng.standard_normal((4, 3))).astype(dtype)
     dout = rng.standard_normal((4, 3)).astype(dtype)
-    _, cache = unpack(sub.call(f"{name}_forward", x), 2, f"{name}_forward")
+    out, cache = unpack(sub.call_keep(f"{name}_forward", (1,), x), 2, f"{name}_forward")
     dx = sub.call(f"{name}_backward", dout, cache)
     _, (ref,) = vjp(NONLIN[name], [x], dout)
-    check_array(dx, ref.astype(dtype), f"{name}_backward dx ({np.dtype(dtype).name}); the local derivative "
-                "is written in terms of the forward's output")
+    what = f"{name}_backward dx ({np.dtype(dtype).name}); the local derivative is written in terms of the forward's output"
+    if isinstance(out, np.ndarray) and out.shape == x.shape and not np.allclose(out, NONLIN_NP[name](x), rtol=1e-3):
+        # the student's forward is wrong (its own tests say so): also accept the exact derivative given
+        # the output their forward returned, so that the forward's mistake costs nothing here
+        o = out.astype(np.float64)
+        given = dout * (1 - o ** 2) if name == "tanh" else dout * o * (1 - o)
+        either(lambda: check_array(dx, ref.astype(dtype), what),
+               lambda: check_array(dx, given.astype(dtype), what + " (given your forward's output)"))
+        return
+    check_array(dx, ref.astype(dtype), what)
+
+
+NONLIN_NP = {"tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-np.asarray(v, np.float64)))}
 
 
 @graded("tanh_forward", points=1)
