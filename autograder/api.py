@@ -31,7 +31,7 @@ class GradedTest:
     points: float
     fn: Callable
     module: str = ""
-    isolate: dict = field(default_factory=dict)  # graded name -> trusted stand-in while this test runs
+    fallback: dict = field(default_factory=dict)  # step name -> trusted step, used only after StepFallback
 
     @property
     def seed(self) -> int:
@@ -47,20 +47,26 @@ def registered(module: str) -> list[GradedTest]:
     return [t for t in _REGISTRY if t.module == module]
 
 
-def graded(function: str, points: float = 1.0, isolate: dict | None = None):
+def graded(function: str, points: float = 1.0, fallback: dict | None = None):
     """Register a hidden test about the graded name ``function``, worth ``points``.
 
-    ``isolate={"rnn_step_forward": trusted_fn}``: while this test's calls run, the student's own
-    ``rnn_step_forward`` is replaced by a stand-in that sends its plain-data arguments here and
-    returns ``trusted_fn(*args, **kwargs)`` (plain data: arrays, tuples, lists, str-keyed dicts,
-    numbers, None), so that a bug in the step costs points on the step's tests only. The stand-in
-    exists only during those calls; no trusted code ever enters the student's process."""
+    A sequence function's test composes: it runs the course's loop over the student's OWN step
+    functions (``testkit.compose``) and compares. ``fallback={"rnn_step_forward": trusted_fn, ...}``
+    declares the trusted steps used only when a student step raises, is missing or returns something
+    the loop cannot use (the test raises ``StepFallback``): the runner then reruns the test with those
+    names answered by the trusted side (stand-ins: forwarders that send their plain-data arguments
+    here, where ``trusted_fn`` runs). No trusted code ever enters the student's process."""
 
     def deco(fn):
-        _REGISTRY.append(GradedTest(fn.__name__, function, float(points), fn, fn.__module__, dict(isolate or {})))
+        _REGISTRY.append(GradedTest(fn.__name__, function, float(points), fn, fn.__module__, dict(fallback or {})))
         return fn
 
     return deco
+
+
+class StepFallback(Exception):
+    """A dependency of the graded name (a student's step function) raised, is missing or returned
+    something unusable: rerun the test with the trusted steps of ``graded(..., fallback=...)``."""
 
 
 class Fail(AssertionError):

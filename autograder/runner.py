@@ -264,15 +264,39 @@ def run_tests(zygote: Zygote, nbt: NotebookTests, plan: notebook.Plan, hits: dic
                     if label:
                         cell_error_by_id[label] = f"{rep.status}: {rep.error}"
 
-    def passes_without_stand_ins(t) -> bool:
+    current: list = [None]  # the Submission the running test uses (its replies decide whose fault a crash is)
+
+    def run_one(t):
+        """Compose, don't substitute: the test runs on the student's own functions; only when it
+        raises StepFallback (a student step raised, is missing or returned something unusable) is it
+        rerun with the trusted steps it declares standing in, so that a correct sequence function
+        over an unfinished step still earns its marks. Returns the Submission last used."""
+        sub = current[0] = api.Submission(nb, limits.call_seconds)
+        sub.seed(t.seed)
+        original = None
         try:
-            ensure()
-            plain = api.Submission(nb, limits.call_seconds)
-            plain.seed(t.seed)
-            t.fn(plain, np.random.default_rng(t.seed))
-            return True
-        except Exception:
-            return False
+            t.fn(sub, np.random.default_rng(t.seed))
+            return sub
+        except api.StepFallback as e:
+            if not t.fallback:
+                raise api.Fail(str(e)) from None
+        except (StudentError, Missing) as e:
+            # The sequence function raised: if only because a step it calls raises or is missing,
+            # it passes with the trusted steps; otherwise the student's own error is the message.
+            if not t.fallback:
+                raise
+            original = e
+        sub = current[0] = api.Submission(nb, limits.call_seconds, t.fallback)
+        sub.seed(t.seed)
+        try:
+            t.fn(sub, np.random.default_rng(t.seed))
+        except api.StepFallback as e:
+            raise (original or api.Fail(str(e))) from None
+        except (api.Fail, StudentError, Missing, ProtocolError):
+            if original is not None:
+                raise original from None
+            raise
+        return sub
 
     try:
         for t in nbt.tests:
@@ -283,18 +307,10 @@ def run_tests(zygote: Zygote, nbt: NotebookTests, plan: notebook.Plan, hits: dic
                 results.append(_result(t, "timeout", f"the submission's time budget ({budget.seconds:g} s for "
                                                      "every notebook, restart and test) was spent before this test"))
                 continue
-            sub = None
+            current[0] = None
             try:
                 ensure()
-                sub = api.Submission(nb, limits.call_seconds, t.isolate)
-                sub.seed(t.seed)
-                try:
-                    t.fn(sub, np.random.default_rng(t.seed))
-                except (api.Fail, StudentError, Missing, ProtocolError):
-                    # Stand-ins only ever help: code in another style (a sequence function that
-                    # unpacks its own step caches) is also tried with the student's own functions.
-                    if not (t.isolate and passes_without_stand_ins(t)):
-                        raise
+                run_one(t)
                 results.append(_result(t, "passed", "", t.points))
             except api.Fail as e:
                 results.append(_result(t, "failed", str(e)))
@@ -311,7 +327,7 @@ def run_tests(zygote: Zygote, nbt: NotebookTests, plan: notebook.Plan, hits: dic
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as e:  # noqa: BLE001 - every test is its own unit of failure
-                if sub is not None and sub.replies:
+                if current[0] is not None and current[0].replies:
                     # Raised while the hidden test was reading the student's reply: that reply's doing.
                     results.append(_result(t, "error", f"your code returned a value this test could not use "
                                                        f"({type(e).__name__}: {clean_text(str(e))[:200]})"))

@@ -11,7 +11,11 @@ product, `+=` turned into `=` (a gradient no longer accumulated), `reversed(...)
 run. A mutant is killed when it loses points; it is killed *on its own function* when a test of the
 mutated graded name loses points. It *spills over* when it costs points on another graded name (the
 tests listed in a hidden-test file's ``WORKS_TOGETHER``, which run the student's functions together
-on purpose, do not count): the spill% column is the share of a name's mutants that spill over.
+on purpose, do not count; since the composition design, issue 20, no chapter lists any): the spill%
+column is the share of a name's mutants that spill over. Sequence functions, two_layer_net and the
+torch modules are judged on the student's own steps, layers and cells (autograder/testkit/compose.py,
+modules.composed_run), so what still spills is a dependency that RAISES (no cache to run on).
+tests/test_styles.py measures the same on solutions written in other styles (tests/styles/).
 
 Equivalent mutants (no observable change: e.g. `x + 0` style rewrites, or a constant in a message)
 are listed with a reason in tools/mutation_equivalents.json and excluded from the score.

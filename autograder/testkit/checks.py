@@ -24,7 +24,11 @@ def check_grads(got, ref, what, dtype=True):
         raise Fail(f"{what}: grads must be a dict with keys {sorted(ref)}, got "
                    f"{sorted(got) if isinstance(got, dict) else type(got).__name__}")
     for k in KEYS:
-        check_array(got[k], ref[k], f"{what} grads[{k!r}]", dtype=dtype)
+        g, r = got[k], np.asarray(ref[k])
+        if k.startswith("bias") and isinstance(g, np.ndarray) and g.ndim == 2 and g.shape[1:] == r.shape:
+            raise Fail(f"{what} grads[{k!r}]: shape {g.shape}, expected {r.shape}: the bias gradient is not summed "
+                       "over the batch (sum over axis 0)")
+        check_array(g, r, f"{what} grads[{k!r}]", dtype=dtype)
 
 
 def with_hint(fn, hint_fn):

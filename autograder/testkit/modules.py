@@ -19,7 +19,7 @@ from .shapes import seq_dims
 
 TORCH_NN = {("lstm", "cell"): torch.nn.LSTMCell, ("lstm", "seq"): torch.nn.LSTM,
             ("gru", "cell"): torch.nn.GRUCell, ("gru", "seq"): torch.nn.GRU}
-CLASS = {("lstm", "cell"): "LSTMCell", ("lstm", "seq"): "LSTM", ("gru", "cell"): "GRUCell", ("gru", "seq"): "GRU"}
+CLASS = {("rnn", "cell"): "RNNCell", ("rnn", "seq"): "RNN", ("lstm", "cell"): "LSTMCell", ("lstm", "seq"): "LSTM", ("gru", "cell"): "GRUCell", ("gru", "seq"): "GRU"}
 TDTYPE = {np.float32: torch.float32, np.float64: torch.float64}
 
 
@@ -154,7 +154,11 @@ def _hint_unsafe(kind, level, ref, x, hx, got_first):
 
 
 def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, backward=False, label=""):
-    """Load torch.nn's weights into the student's module, run both, compare outputs (and grads)."""
+    """Load torch.nn's weights into the student's module, run both, compare outputs (and grads).
+
+    A sequence module is also accepted when it equals the course's loop over the student's OWN cell
+    (``composed_run``: their cell class with the same weights, called step by step in their process,
+    gradients by autograd there): a mistake in the cell then costs points on the cell only."""
     name = CLASS[(kind, level)]
     N, T, D, H = shape
     tdt = TDTYPE[dtype]
@@ -168,42 +172,124 @@ def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, 
     vals, _ = ref_run(ref, kind, level, x, hx if with_hx else None)
     where = f"{name} (N={N}, " + (f"T={T}, " if level == "seq" else "") + f"D={D}, H={H}, " \
         f"{np.dtype(dtype).name}{label})"
-    hint = ""
     for oname, o, v in zip(out_names(kind, level), outs, vals):
         if o.shape != v.shape:
             raise Fail(f"{where}: {oname} has shape {tuple(o.shape)}, expected {tuple(v.shape)}"
                        + (" (num_layers * num_directions, N, H)" if oname in ("h_n", "c_n") else ""))
         if o.dtype != str(tdt):
             raise Fail(f"{where}: {oname} has dtype {o.dtype}, expected {tdt} (the parameters' dtype)")
-        try:
-            check_array(o, v, f"{where} {oname}")
-        except Fail as e:
-            if with_hx and dtype == np.float64:
-                hint = _hint(kind, level, ref, x, hx, outs[0])
-            raise Fail(str(e) + hint) from None
+    douts = grads = None
+    got_grads = None
     if backward:
         douts = [rng.standard_normal(v.shape).astype(dtype) for v in vals]
         _, grads = ref_run(ref, kind, level, x, hx if with_hx else None, douts)
-    if not backward:
-        return
-    for oname, o in zip(out_names(kind, level), outs):
-        if not o.requires_grad:
-            raise Fail(f"{where}: {oname} does not require grad although the input does: it is cut from "
-                       "the autograd graph (detach, .data, torch.no_grad or a copy through numpy?)")
-    sub.backward(outs, douts)
-    labels = ["x"] + (["h0", "c0"] if kind == "lstm" else ["h0"])
-    inputs = [sent[0]] + (list(sent[1]) if kind == "lstm" else [sent[1]])
-    for lab, t, g in zip(labels, inputs, grads[:-1]):
-        got_g = sub.getattr(t, "grad")
-        if got_g is None:
-            raise Fail(f"{where}: no gradient reached {lab}; is the computation connected to it?")
-        check_array(got_g, g.reshape(got_g.shape) if got_g.shape != g.shape and got_g.array.size == g.size
-                    else g, f"{where}: gradient on {lab}")
-    pg = sub.param_grads(m)
-    for k, g in grads[-1].items():
-        if pg.get(k) is None:
-            raise Fail(f"{where}: parameter {k} received no gradient")
-        check_array(pg[k], g, f"{where}: gradient on parameter {k}")
+        for oname, o in zip(out_names(kind, level), outs):
+            if not o.requires_grad:
+                raise Fail(f"{where}: {oname} does not require grad although the input does: it is cut from "
+                           "the autograd graph (detach, .data, torch.no_grad or a copy through numpy?)")
+        sub.backward(outs, douts)
+        labels = ["x"] + (["h0", "c0"] if kind == "lstm" else ["h0"])
+        inputs = [sent[0]] + (list(sent[1]) if kind == "lstm" else [sent[1]])
+        got_grads = [(lab, sub.getattr(t, "grad")) for lab, t in zip(labels, inputs)], sub.param_grads(m)
+
+    def compare(vals, grads, note, hint_ok):
+        for oname, o, v in zip(out_names(kind, level), outs, vals):
+            try:
+                check_array(o, v, f"{where} {oname}{note}")
+            except Fail as e:
+                hint = _hint(kind, level, ref, x, hx, outs[0]) if hint_ok and with_hx and dtype == np.float64 else ""
+                raise Fail(str(e) + hint) from None
+        if got_grads is None:
+            return
+        in_grads, pg = got_grads
+        for (lab, got_g), g in zip(in_grads, grads[:-1]):
+            if got_g is None:
+                raise Fail(f"{where}: no gradient reached {lab}; is the computation connected to it?")
+            check_array(got_g, g.reshape(got_g.shape) if got_g.shape != g.shape and got_g.array.size == g.size
+                        else g, f"{where}: gradient on {lab}{note}")
+        for k, g in grads[-1].items():
+            if pg.get(k) is None:
+                raise Fail(f"{where}: parameter {k} received no gradient")
+            check_array(pg[k], g, f"{where}: gradient on parameter {k}{note}")
+        for k in pg:  # over the student's own cell, a parameter it ignores has no gradient there either
+            if note and pg.get(k) is not None and k not in grads[-1]:
+                raise Fail(f"{where}: parameter {k} has a gradient; your {CLASS[(kind, 'cell')]} gives it none")
+
+    try:
+        compare(vals, grads, "", True)
+    except Fail:
+        if level != "seq" or not with_hx:
+            raise
+        comp = composed_run(sub, kind, ref, x, hx, tdt, douts)
+        if comp is None or _same(comp, (vals, grads)):
+            raise
+        compare(*comp, f" (expected: your {CLASS[(kind, 'cell')]} applied step by step)", False)
+
+
+def _same(a, b) -> bool:
+    def flat(v):
+        out = []
+        for item in v:
+            if isinstance(item, dict):
+                out += [item[k] for k in sorted(item)]
+            elif isinstance(item, (list, tuple)):
+                out += flat(item)
+            elif item is not None:
+                out.append(item)
+        return out
+    try:
+        return all(np.allclose(np.asarray(p, np.float64).ravel(), np.asarray(q, np.float64).ravel(), rtol=1e-6,
+                               atol=1e-9) for p, q in zip(flat(a), flat(b)))
+    except Exception:  # noqa: BLE001 - shapes that differ: not the same
+        return False
+
+
+def composed_run(sub, kind, ref, x, hx, tdt, douts=None):
+    """The course's loop over the student's own cell class, loaded with the sequence's layer-0 weights
+    and called step by step in their process: (outputs, grads) as ``ref_run`` gives them, or None when
+    their cell cannot be built or run (then only the reference judges)."""
+    from autograder.engine import Missing, StudentError
+    from autograder.wire import ProtocolError
+
+    from .remote import remote_tensors
+
+    cname = CLASS[(kind, "cell")]
+    N, T, D = x.shape
+    rg = douts is not None
+    try:
+        cell = sub.new(cname, D, ref.hidden_size)
+        sub.method(cell, "double" if tdt == torch.float64 else "float")
+        sub.method(cell, "load_state_dict", {k[:-3]: tensor(v.detach().cpu().numpy())
+                                             for k, v in ref.state_dict().items() if k.endswith("_l0")})
+        ins = remote_tensors(sub, *[tensor(np.ascontiguousarray(x[:, t]), rg) for t in range(T)],
+                             *[tensor(np.ascontiguousarray(h[0]), rg) for h in hx])
+        xs, states = ins[:T], ins[T:]
+        hs, state = [], list(states)
+        for t in range(T):
+            out = sub.invoke(cell, xs[t], tuple(state) if kind == "lstm" else state[0])
+            state = list(out) if kind == "lstm" else [out]
+            if not all(isinstance(s, RemoteTensor) and tuple(s.shape) == (N, ref.hidden_size) for s in state):
+                return None
+            hs.append(state[0])
+        vals = [np.stack([h.array for h in hs], axis=1), *[s.array[None] for s in state]]
+        if douts is None:
+            return vals, None
+        # every h_t gets output's gradient at t; the last states also get h_n's (and c_n's)
+        tens = hs + ([state[1]] if kind == "lstm" else [])
+        gs = [douts[0][:, t] + (douts[1][0] if t == T - 1 else 0) for t in range(T)]
+        if kind == "lstm":
+            gs.append(douts[2][0])
+        sub.backward(tens, gs)
+        dx = [sub.getattr(t, "grad") for t in xs]
+        dh = [sub.getattr(s, "grad") for s in states]
+        pg = sub.param_grads(cell)
+        if any(g is None for g in dx + dh) or any(pg.get(k) is None for k in ("weight_ih", "weight_hh")):
+            return None
+        grads = [np.stack([g.array for g in dx], axis=1)] + [g.array[None] for g in dh] + [
+            {f"{k}_l0": pg[k].array for k in pg if pg[k] is not None}]
+        return vals, grads
+    except (Missing, StudentError, ProtocolError, Fail):
+        return None
 
 
 def init_check(sub, rng, kind, level):
@@ -241,7 +327,21 @@ def device_check(sub, rng, kind, level):
         if not o.device.startswith(dev) or o.dtype != "torch.float64":
             raise Fail(f"{name} with hx=None, parameters in float64 on {dev}: {oname} is {o.dtype} on {o.device}; "
                        "create the zero state with the input's dtype and device (x.new_zeros)")
-        check_array(o, v, f"{name} {oname} with hx=None (zero initial state)")
+    comp = None
+    for i, (oname, o, v) in enumerate(zip(out_names(kind, level), outs, vals)):
+        try:
+            check_array(o, v, f"{name} {oname} with hx=None (zero initial state)")
+        except Fail:
+            # a sequence module over a wrong cell: judged against the loop over the student's own cell
+            if level != "seq" or dev != "cpu":
+                raise
+            if comp is None:
+                zeros = [np.zeros((1, N, H)) for _ in range(2 if kind == "lstm" else 1)]
+                comp = composed_run(sub, kind, ref, x, zeros, torch.float64) or ([None] * len(vals), None)
+            if comp[0][i] is None or _same([comp[0][i]], [v]):
+                raise
+            check_array(o, comp[0][i], f"{name} {oname} with hx=None (zero initial state; expected: your "
+                        f"{CLASS[(kind, 'cell')]} applied step by step)")
 
 
 def random_shape(rng, N=None, T=None):

@@ -8,15 +8,23 @@ from autograder.testkit.shapes import shapes
 from autograder.testkit.torchref import value_and_grads, vjp
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import LAYERS
+from autograder.api import StepFallback
+from autograder.engine import Missing, StudentError
+from autograder.testkit.compose import either
+from autograder.wire import ProtocolError
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
-# A non-separable probe: a checker that forgets to restore x[i] gets every later entry wrong.
-PROBE = """
-def f(x):
+# A non-separable probe: a checker that forgets to restore x[i] gets every later entry wrong. It runs
+# here, on the trusted side: the student's numerical_gradient calls a forwarder (``sub.callback``).
+def probe(x):
+    x = np.asarray(x, dtype=np.float64)
     A = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)
     return float(np.sum(A * x) ** 2 + np.sum(np.sin(x)))
-"""
+
+
+def cube_sum(x):
+    return float(np.sum(np.asarray(x, dtype=np.float64) ** 3))
 
 
 def probe_grad(x):
@@ -27,7 +35,7 @@ def probe_grad(x):
 # ------------------------------------------------------------------ numerical_gradient
 @graded("numerical_gradient", points=2)
 def test_numerical_gradient_values(sub, rng):
-    f = sub.define(PROBE, "f")
+    f = sub.callback(probe, "f")
     x = rng.standard_normal((3, 4))
     g = sub.call("numerical_gradient", f, x)
     check_array(g, probe_grad(x), "numerical_gradient(f, x)", rtol=1e-6, atol=1e-7, dtype=False)
@@ -37,7 +45,7 @@ def test_numerical_gradient_values(sub, rng):
 def test_numerical_gradient_central_step(sub, rng):
     # For sum(x**3) the central difference with step h is exactly 3x^2 + h^2; a forward
     # difference gives 3x^2 + 3xh + h^2, and ignoring h gives 3x^2 + 1e-10.
-    f = sub.define("def f(x):\n    return float(np.sum(x ** 3))", "f")
+    f = sub.callback(cube_sum, "f")
     x = rng.standard_normal(5)
     h = 1e-2
     g = sub.call("numerical_gradient", f, x, h)
@@ -47,7 +55,7 @@ def test_numerical_gradient_central_step(sub, rng):
 
 @graded("numerical_gradient", points=1)
 def test_numerical_gradient_restores_input(sub, rng):
-    f = sub.define(PROBE, "f")
+    f = sub.callback(probe, "f")
     x = rng.standard_normal((2, 3))
     _, args, _ = sub.call_with_args("numerical_gradient", f, x.copy())
     check_unmodified({"x": x}, {"x": args[1]}, "numerical_gradient")
@@ -55,7 +63,7 @@ def test_numerical_gradient_restores_input(sub, rng):
 
 @graded("numerical_gradient", points=1)
 def test_numerical_gradient_shapes(sub, rng):
-    f = sub.define(PROBE, "f")
+    f = sub.callback(probe, "f")
     for shape in [(4,), (2, 1, 3)]:
         x = rng.standard_normal(shape)
         g = sub.call("numerical_gradient", f, x)
@@ -142,11 +150,22 @@ def _forward_check(sub, rng, name, dtype):
 def _backward_check(sub, rng, name, dtype):
     x = (2 * rng.standard_normal((4, 3))).astype(dtype)
     dout = rng.standard_normal((4, 3)).astype(dtype)
-    _, cache = unpack(sub.call(f"{name}_forward", x), 2, f"{name}_forward")
+    out, cache = unpack(sub.call_keep(f"{name}_forward", (1,), x), 2, f"{name}_forward")
     dx = sub.call(f"{name}_backward", dout, cache)
     _, (ref,) = vjp(NONLIN[name], [x], dout)
-    check_array(dx, ref.astype(dtype), f"{name}_backward dx ({np.dtype(dtype).name}); the local derivative "
-                "is written in terms of the forward's output")
+    what = f"{name}_backward dx ({np.dtype(dtype).name}); the local derivative is written in terms of the forward's output"
+    if isinstance(out, np.ndarray) and out.shape == x.shape and not np.allclose(out, NONLIN_NP[name](x), rtol=1e-3):
+        # the student's forward is wrong (its own tests say so): also accept the exact derivative given
+        # the output their forward returned, so that the forward's mistake costs nothing here
+        o = out.astype(np.float64)
+        given = dout * (1 - o ** 2) if name == "tanh" else dout * o * (1 - o)
+        either(lambda: check_array(dx, ref.astype(dtype), what),
+               lambda: check_array(dx, given.astype(dtype), what + " (given your forward's output)"))
+        return
+    check_array(dx, ref.astype(dtype), what)
+
+
+NONLIN_NP = {"tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-np.asarray(v, np.float64)))}
 
 
 @graded("tanh_forward", points=1)
@@ -198,8 +217,10 @@ def test_sigmoid_backward_float32(sub, rng):
 
 
 # ---------------------------------------------------------------------- two_layer_net
-# Dependency isolation: two_layer_net's tests run with trusted affine/tanh/sigmoid layers standing in
-# for the student's, so that a layer's mistake costs points on that layer only.
+# Fair credit by composition: two_layer_net is judged against the course's composition of the
+# student's OWN layers (affine/tanh forward and backward, caches kept in their process), or the
+# trusted reference; a layer's mistake costs points on that layer only. The trusted layers (LAYERS)
+# are a fallback, used only when a student layer raises or is missing.
 def _net(rng, N, D, H, C):
     shapes_ = {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}
     params = {k: rng.standard_normal(v) for k, v in shapes_.items()}
@@ -216,22 +237,64 @@ def _net_ref(x, y, params):
     return value_and_grads(loss, params)
 
 
-@graded("two_layer_net", points=2, isolate=LAYERS)
+def _layer(sub, name, keep, *args):
+    local = (getattr(sub, "_stand_ins", None) or {}).get(name)
+    if local is not None:  # the fallback run: the trusted layer, here
+        return local(*args)
+    try:
+        return sub.call_keep(name, keep, *args) if keep is not None else sub.call(name, *args)
+    except (Missing, StudentError, ProtocolError) as e:
+        raise StepFallback(f"your {name} raised or is missing ({e})") from None
+
+
+def _net_composed(sub, x, y, params):
+    """The course's two_layer_net over the student's own layers: (loss, grads)."""
+    N = x.shape[0]
+    try:
+        a, c1 = _layer(sub, "affine_forward", (1,), x, params["W1"], params["b1"])
+        h, ct = _layer(sub, "tanh_forward", (1,), a)
+        scores, c2 = _layer(sub, "affine_forward", (1,), h, params["W2"], params["b2"])
+        diff = scores - y
+        loss = float(np.sum(diff ** 2) / (2 * N))
+        dh, dW2, db2 = _layer(sub, "affine_backward", None, diff / N, c2)
+        da = _layer(sub, "tanh_backward", None, dh, ct)
+        _, dW1, db1 = _layer(sub, "affine_backward", None, da, c1)
+        grads = {"W1": np.asarray(dW1), "b1": np.asarray(db1), "W2": np.asarray(dW2), "b2": np.asarray(db2)}
+        if not (np.any(scores) and any(np.any(g) for g in grads.values())):
+            raise StepFallback("your layers return only zeros: the trusted layers judge two_layer_net")
+    except (TypeError, ValueError) as e:  # a layer returned something the composition cannot use
+        raise StepFallback(f"a layer returned something unusable ({e})") from None
+    return loss, grads
+
+
+@graded("two_layer_net", points=2, fallback=LAYERS)
 def test_two_layer_net_loss(sub, rng):
     x, y, params = _net(rng, 5, 3, 6, 2)
     loss, _ = unpack(sub.call("two_layer_net", x, y, params), 2, "two_layer_net")
     ref, _ = _net_ref(x, y, params)
-    check_scalar(loss, ref, "two_layer_net loss (sum of squares / (2N))", rtol=1e-8)
+    composed, _ = _net_composed(sub, x, y, params)
+    what = "two_layer_net loss (sum of squares / (2N))"
+    either(lambda: check_scalar(loss, composed, what + ("" if np.isclose(composed, ref, rtol=1e-8) else
+                                                         " (expected: your layers composed)"), rtol=1e-8),
+           lambda: check_scalar(loss, ref, what, rtol=1e-8))
 
 
-@graded("two_layer_net", points=3, isolate=LAYERS)
+@graded("two_layer_net", points=3, fallback=LAYERS)
 def test_two_layer_net_grads(sub, rng):
     for N, D, H, C in [(5, 3, 6, 2), (1, 4, 3, 5)]:
         x, y, params = _net(rng, N, D, H, C)
         (_, grads), args, _ = sub.call_with_args("two_layer_net", x, y, {k: v.copy() for k, v in params.items()})
         _, ref = _net_ref(x, y, params)
+        _, composed = _net_composed(sub, x, y, params)
         if not isinstance(grads, dict) or sorted(grads) != sorted(params):
             raise Fail(f"two_layer_net grads must be a dict with keys {sorted(params)}")
-        for k in params:
-            check_array(grads[k], ref[k], f"two_layer_net grads[{k!r}] (N={N}, D={D}, H={H}, C={C})")
+
+        def check(expected, note=""):
+            for k in params:
+                check_array(grads[k], expected[k], f"two_layer_net grads[{k!r}] (N={N}, D={D}, H={H}, C={C}){note}")
+
+        same = all(np.allclose(composed[k], ref[k], rtol=1e-8, atol=1e-10) for k in params
+                   if np.shape(composed[k]) == np.shape(ref[k]))
+        either(lambda: check(composed, "" if same else " (expected: your layers' backward passes composed)"),
+               lambda: check(ref))
         check_unmodified(params, args[2], "two_layer_net")

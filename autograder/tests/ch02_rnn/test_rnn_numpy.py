@@ -10,15 +10,16 @@ import torch
 from autograder.testkit.shapes import shapes
 from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
 from autograder.testkit.checks import check_strict, with_hint
-from autograder.testkit.reference import steps
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import RNN_STEPS
+from autograder.testkit import compose
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
-# Dependency isolation: the sequence functions' tests run with the trusted rnn_step_forward and
-# rnn_step_backward standing in for the student's, so that a step's mistake costs points on the step
-# only; test_rnn_backward_float32 runs the student's functions together (a small share of the points).
-WORKS_TOGETHER = ["test_rnn_backward_float32"]
+# Fair credit by composition (testkit.compose): rnn_forward / rnn_backward are judged against the
+# course's loop over the student's OWN rnn_step_forward / rnn_step_backward (caches kept in their
+# process), or the trusted reference; a step's mistake costs points on the step only. The trusted
+# steps (RNN_STEPS) are a fallback, used only when a student step raises or is missing.
+WORKS_TOGETHER = []
 
 KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # Known mistakes of the backward passes: each hint is printed only when the student's answer matches it.
@@ -27,6 +28,7 @@ TANH_VARIANTS = {
     "1 - a**2 (the pre-activation)": lambda a, h_prev, h_next: 1 - a ** 2,
     "no derivative at all (da = dh_next)": lambda a, h_prev, h_next: np.ones_like(a),
     "h_next * (1 - h_next) (the sigmoid's derivative)": lambda a, h_prev, h_next: h_next * (1 - h_next),
+    "1 - h_next (the output, not squared)": lambda a, h_prev, h_next: 1 - h_next,
 }
 
 
@@ -105,7 +107,11 @@ def _check_grads(grads, ref, what, dtype=None, hint=""):
         raise Fail(f"{what}: grads must be a dict with keys {sorted(KEYS)}, got {got}")
     for k in KEYS:
         r = ref[k] if dtype is None else ref[k].astype(dtype)
-        check_strict(grads[k], r, f"{what} grads[{k!r}]{hint}")
+        g = grads[k]
+        if k.startswith("bias") and isinstance(g, np.ndarray) and g.ndim == 2 and g.shape[1:] == r.shape:
+            raise Fail(f"{what} grads[{k!r}]: shape {g.shape}, expected {r.shape}: the bias gradient is not summed "
+                       "over the batch (sum da over axis 0)")
+        check_strict(g, r, f"{what} grads[{k!r}]{hint}")
 
 
 def _check_numeric(got, num, what, tol=1e-7):
@@ -165,9 +171,29 @@ def test_rnn_step_forward_unmodified(sub, rng):
 
 
 # ------------------------------------------------------------------- rnn_step_backward
-def _step_backward(sub, x, h, p, dh_next):
-    _, cache = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
-    return unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+def _step_backward(sub, x, h, p, dh_next, with_h_next=False):
+    h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
+    got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+    return (got, h_next) if with_h_next else got
+
+
+def _given_h_next(x, h_prev, p, dh_next, h_next):
+    """The exact step gradients given the h_next that the student's own forward returned (so that a
+    mistake in rnn_step_forward costs nothing here): (dx, dh_prev, grads), or None."""
+    if not isinstance(h_next, np.ndarray) or h_next.shape != h_prev.shape:
+        return None
+    da = dh_next * (1 - h_next.astype(np.float64) ** 2)
+    db = da.sum(axis=0)
+    return da @ p["weight_ih"], da @ p["weight_hh"], {"weight_ih": da.T @ x, "weight_hh": da.T @ h_prev,
+                                                      "bias_ih": db, "bias_hh": db}
+
+
+def _either_step(check, ref, given):
+    """Pass on the reference, or on the exact gradients given the student's own h_next."""
+    if given is None:
+        check(ref)
+    else:
+        compose.either(lambda: check(ref), lambda: check(given))
 
 
 @graded("rnn_step_backward", points=3)
@@ -175,16 +201,17 @@ def test_rnn_step_backward_parity(sub, rng):
     for N in (None, None, 1):
         x, h, p = _step_inputs(rng, N)
         dh_next = rng.standard_normal(h.shape)
-        dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
-        rdx, rdh, rg = ref_step(x, h, p, dh_next)
+        (dx, dh_prev, grads), h_next = _step_backward(sub, x, h, p, dh_next, with_h_next=True)
         what = f"rnn_step_backward (N, D, H) = {x.shape + h.shape[1:]}"
 
-        def check():
+        def check(ref):
+            rdx, rdh, rg = ref
             check_strict(dh_prev, rdh, f"{what} dh_prev (da @ weight_hh)")
             check_strict(dx, rdx, f"{what} dx (da @ weight_ih)")
             _check_grads(grads, rg, what)
 
-        with_hint(check, lambda: _tanh_hint(x, h, p, dh_next, dh_prev))
+        with_hint(lambda: _either_step(check, ref_step(x, h, p, dh_next), _given_h_next(x, h, p, dh_next, h_next)),
+                  lambda: _tanh_hint(x, h, p, dh_next, dh_prev))
 
 
 def _tanh_hint(x, h_prev, p, dh_next, got):
@@ -203,7 +230,14 @@ def _tanh_hint(x, h_prev, p, dh_next, got):
 def test_rnn_step_backward_numerical(sub, rng):
     x, h, p = _step_inputs(rng)
     dh_next = rng.standard_normal(h.shape)
-    dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
+    (dx, dh_prev, grads), h_next = _step_backward(sub, x, h, p, dh_next, with_h_next=True)
+    given = _given_h_next(x, h, p, dh_next, h_next)
+    if given is not None and not np.allclose(h_next, ref_step(x, h, p), rtol=1e-8, atol=1e-10):
+        # the student's forward is wrong (its own tests say so): judge the backward on its h_next
+        check_strict(dx, given[0], "rnn_step_backward dx (given your rnn_step_forward's h_next)")
+        check_strict(dh_prev, given[1], "rnn_step_backward dh_prev (given your rnn_step_forward's h_next)")
+        _check_grads(grads, given[2], "rnn_step_backward (given your rnn_step_forward's h_next)")
+        return
 
     def fwd(x_, h_, p_):
         return _np_seq(x_[:, None], h_, p_)[:, 0]
@@ -221,54 +255,70 @@ def test_rnn_step_backward_numerical(sub, rng):
 def test_rnn_step_backward_float32(sub, rng):
     x, h, p = _step_inputs(rng, dtype=np.float32)
     dh_next = rng.standard_normal(h.shape).astype(np.float32)
-    dx, dh_prev, grads = _step_backward(sub, x, h, p, dh_next)
-    rdx, rdh, rg = ref_step(x, h, p, dh_next)
-    check_strict(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
-    check_strict(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
-    _check_grads(grads, rg, "rnn_step_backward (float32 inputs)", np.float32)
+    (dx, dh_prev, grads), h_next = _step_backward(sub, x, h, p, dh_next, with_h_next=True)
+
+    def check(ref):
+        rdx, rdh, rg = ref
+        check_strict(dx, rdx.astype(np.float32), "rnn_step_backward dx (float32 inputs)")
+        check_strict(dh_prev, rdh.astype(np.float32), "rnn_step_backward dh_prev (float32 inputs)")
+        _check_grads(grads, rg, "rnn_step_backward (float32 inputs)", np.float32)
+
+    p64 = {k: v.astype(np.float64) for k, v in p.items()}
+    _either_step(check, ref_step(x, h, p, dh_next),
+                 _given_h_next(x.astype(np.float64), h.astype(np.float64), p64, dh_next.astype(np.float64), h_next))
 
 
 @graded("rnn_step_backward", points=1)
 def test_rnn_step_backward_unmodified(sub, rng):
     x, h, p = _step_inputs(rng)
     dh_next = rng.standard_normal(h.shape)
-    _, cache = unpack(sub.call("rnn_step_forward", x, h, p), 2, "rnn_step_forward")
+    h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
     first, args, _ = sub.call_with_args("rnn_step_backward", dh_next.copy(), cache)
     first = unpack(first, 3, "rnn_step_backward")
     check_unmodified({"dh_next": dh_next}, {"dh_next": args[0]}, "rnn_step_backward")
     # values first (so that an answer of zeros earns nothing here), then the cache: a second call with
     # the same cache must give the same dx, whatever the first one gave
-    rdx, _, _ = ref_step(x, h, p, dh_next)
-    check_strict(first[0], rdx, f"rnn_step_backward dx (N, D, H) = {x.shape + h.shape[1:]}")
+    _either_step(lambda ref: check_strict(first[0], ref[0], f"rnn_step_backward dx (N, D, H) = "
+                                          f"{x.shape + h.shape[1:]}"),
+                 ref_step(x, h, p, dh_next), _given_h_next(x, h, p, dh_next, h_next))
     second = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
     check_strict(second[0], first[0], "rnn_step_backward dx when called a second time with the same cache "
                  "differs from the first call's: the backward pass changed the cache (work on copies)")
 
 
 # ------------------------------------------------------------------------ rnn_forward
-@graded("rnn_forward", points=3, isolate=RNN_STEPS)
+def _check_forward(sub, h, x, h0, p, what):
+    """h against the loop over the student's own rnn_step_forward, or the trusted reference."""
+    composed, _ = compose.seq_forward(sub, "rnn", x, [h0], p)
+    ref = ref_seq(x, h0, p).astype(x.dtype)
+    note = "" if compose.steps_match(sub, "rnn", [composed], [ref]) else \
+        " (expected: your rnn_step_forward applied step by step, h0 first)"
+    compose.either(lambda: check_strict(h, composed, what + note), lambda: check_strict(h, ref, what))
+
+
+@graded("rnn_forward", points=3, fallback=RNN_STEPS)
 def test_rnn_forward_parity(sub, rng):
     for N, T in ((None, None), (None, None), (1, None), (None, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
         h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-        check_strict(h, ref_seq(x, h0, p), f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
-                    "(h[:, t] is the state after step t; h0 is not part of h)")
+        _check_forward(sub, h, x, h0, p, f"rnn_forward h for x {x.shape}, h0 {h0.shape} "
+                       "(h[:, t] is the state after step t; h0 is not part of h)")
 
 
-@graded("rnn_forward", points=1, isolate=RNN_STEPS)
+@graded("rnn_forward", points=1, fallback=RNN_STEPS)
 def test_rnn_forward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     h, _ = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    check_strict(h, ref_seq(x, h0, p).astype(np.float32), "rnn_forward h (float32 inputs)")
+    _check_forward(sub, h, x, h0, p, "rnn_forward h (float32 inputs)")
 
 
-@graded("rnn_forward", points=1, isolate=RNN_STEPS)
+@graded("rnn_forward", points=1, fallback=RNN_STEPS)
 def test_rnn_forward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     got, args, _ = sub.call_with_args("rnn_forward", x.copy(), h0.copy(), _copy(p))
     check_unmodified({"x": x, "h0": h0, "params": p}, dict(zip(("x", "h0", "params"), args)), "rnn_forward")
     h, _ = unpack(got, 2, "rnn_forward")  # and the values: an answer of zeros earns nothing
-    check_strict(h, ref_seq(x, h0, p), f"rnn_forward h (N, T, D, H) = {x.shape + h0.shape[1:]}")
+    _check_forward(sub, h, x, h0, p, f"rnn_forward h (N, T, D, H) = {x.shape + h0.shape[1:]}")
 
 
 # ----------------------------------------------------------------------- rnn_backward
@@ -293,25 +343,18 @@ BPTT_VARIANTS = {
 }
 
 
-def _bptt_variant(x, h0, p, dh, carry=True, accumulate=True, reverse=True):
-    """BPTT with one classic mistake, on the trusted steps: (dx, dh0, grads)."""
-    caches, h = [], h0
-    for t in range(x.shape[1]):
-        h, c = steps.rnn_step_forward(x[:, t], h, p)
-        caches.append(c)
-    dxs, dh_prev, grads = [None] * x.shape[1], np.zeros_like(h0), None
-    for t in (reversed(range(x.shape[1])) if reverse else range(x.shape[1])):
-        dx_t, dh_prev_t, g = steps.rnn_step_backward(dh[:, t] + (dh_prev if carry else 0), caches[t])
-        dxs[t], dh_prev = dx_t, dh_prev_t
-        grads = g if grads is None or not accumulate else {k: grads[k] + g[k] for k in g}
-    return np.stack(dxs, axis=1), dh_prev, grads
+def _composed_backward(sub, x, h0, p, dh, **variant):
+    """The course's BPTT over the student's own steps (caches from their own rnn_step_forward)."""
+    _, caches = compose.seq_forward(sub, "rnn", x, [h0], p)
+    dx, (dh0,), grads = compose.seq_backward(sub, "rnn", dh, caches, x.shape, h0.shape, **variant)
+    return dx, dh0, grads
 
 
-def _bptt_hint(x, h0, p, dh, got):
-    """The BPTT mistake that reproduces the student's dx or weight gradient, or ''."""
+def _bptt_hint(sub, x, h0, p, dh, got):
+    """The BPTT mistake (over the student's own steps) that reproduces their dx or weight gradient, or ''."""
     dx, _, grads = got if isinstance(got, (tuple, list)) and len(got) == 3 else (None, None, None)
     for desc, kw in BPTT_VARIANTS.items():
-        vdx, _, vg = _bptt_variant(x, h0, p, dh, **kw)
+        vdx, _, vg = _composed_backward(sub, x, h0, p, dh, **kw)
         same_dx = isinstance(dx, np.ndarray) and dx.shape == vdx.shape and np.allclose(dx, vdx, rtol=1e-6, atol=1e-9)
         w = grads.get("weight_hh") if isinstance(grads, dict) else None
         same_w = isinstance(w, np.ndarray) and w.shape == vg["weight_hh"].shape and np.allclose(
@@ -321,42 +364,68 @@ def _bptt_hint(x, h0, p, dh, got):
     return ""
 
 
-@graded("rnn_backward", points=4, isolate=RNN_STEPS)
+def _judge_backward(sub, got, x, h0, p, dh, what, dtype=None, hint=True):
+    """The student's rnn_backward against BPTT over their own steps, or the trusted reference."""
+    composed = _composed_backward(sub, x, h0, p, dh)
+    ref = ref_seq(x, h0, p, dh)
+    if dtype is not None:
+        ref = tuple(r.astype(dtype) if isinstance(r, np.ndarray) else {k: v.astype(dtype) for k, v in r.items()}
+                    for r in ref)
+    same = compose.steps_match(sub, "rnn", composed[:2] + tuple(composed[2][k] for k in KEYS),
+                               ref[:2] + tuple(ref[2][k] for k in KEYS))
+    note = "" if same else " (expected: BPTT over your rnn_step_backward, fed your rnn_step_forward's caches)"
+
+    def check_composed():
+        if hint:
+            with_hint(lambda: _check_seq_backward(got, composed, what + note),
+                      lambda: _bptt_hint(sub, x, h0, p, dh, got))
+        else:
+            _check_seq_backward(got, composed, what + note)
+
+    compose.either(check_composed, lambda: _check_seq_backward(got, ref, what))
+    return same
+
+
+@graded("rnn_backward", points=4, fallback=RNN_STEPS)
 def test_rnn_backward_parity(sub, rng):
     for _ in range(2):
         x, h0, p = _seq_inputs(rng)
         dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
         got = _seq_backward(sub, x, h0, p, dh)
-        with_hint(lambda: _check_seq_backward(got, ref_seq(x, h0, p, dh),
-                                              f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:"),
-                  lambda: _bptt_hint(x, h0, p, dh, got))
+        _judge_backward(sub, got, x, h0, p, dh, f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:")
 
 
-@graded("rnn_backward", points=1, isolate=RNN_STEPS)
+@graded("rnn_backward", points=1, fallback=RNN_STEPS)
 def test_rnn_backward_last_step_only(sub, rng):
     # A many-to-one loss: only the last state gets a direct gradient; every step must still learn.
     x, h0, p = _seq_inputs(rng, T=5)
     dh = np.zeros((x.shape[0], 5, h0.shape[1]))
     dh[:, -1] = rng.standard_normal((x.shape[0], h0.shape[1]))
     got = _seq_backward(sub, x, h0, p, dh)
-    _check_seq_backward(got, ref_seq(x, h0, p, dh), "rnn_backward with a gradient on the last state only "
-                        "(it must flow back to every earlier step through dh_prev):")
+    _judge_backward(sub, got, x, h0, p, dh, "rnn_backward with a gradient on the last state only "
+                    "(it must flow back to every earlier step through dh_prev):", hint=False)
 
 
-@graded("rnn_backward", points=1, isolate=RNN_STEPS)
+@graded("rnn_backward", points=1, fallback=RNN_STEPS)
 def test_rnn_backward_edge_cases(sub, rng):
     for N, T in ((1, None), (None, 1), (1, 1)):
         x, h0, p = _seq_inputs(rng, N, T)
         dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
         got = _seq_backward(sub, x, h0, p, dh)
-        _check_seq_backward(got, ref_seq(x, h0, p, dh), f"rnn_backward with N={x.shape[0]}, T={x.shape[1]}:")
+        _judge_backward(sub, got, x, h0, p, dh, f"rnn_backward with N={x.shape[0]}, T={x.shape[1]}:", hint=False)
 
 
-@graded("rnn_backward", points=2, isolate=RNN_STEPS)
+@graded("rnn_backward", points=2, fallback=RNN_STEPS)
 def test_rnn_backward_numerical(sub, rng):
     x, h0, p = _seq_inputs(rng, N=2, T=4)
     dh = rng.standard_normal((2, 4, h0.shape[1]))
-    dx, dh0, grads = _seq_backward(sub, x, h0, p, dh)
+    got = _seq_backward(sub, x, h0, p, dh)
+    # Over the student's own steps first; the numerical gradient is the judge when their steps are right
+    # (or when their rnn_backward does not use them and matches the reference).
+    if not _judge_backward(sub, got, x, h0, p, dh, "rnn_backward (N, T, D, H) = "
+                           f"{x.shape + h0.shape[1:]}:", hint=False):
+        return
+    dx, dh0, grads = got
     _check_numeric(dx, _numeric(lambda v: _np_seq(v, h0, p), x, dh), "rnn_backward dx")
     _check_numeric(dh0, _numeric(lambda v: _np_seq(x, v, p), h0, dh), "rnn_backward dh0")
     if not isinstance(grads, dict) or sorted(grads) != sorted(KEYS):
@@ -366,15 +435,15 @@ def test_rnn_backward_numerical(sub, rng):
         _check_numeric(grads[k], num, f"rnn_backward grads[{k!r}]")
 
 
-@graded("rnn_backward", points=1)
+@graded("rnn_backward", points=1, fallback=RNN_STEPS)
 def test_rnn_backward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1])).astype(np.float32)
     got = _seq_backward(sub, x, h0, p, dh)
-    _check_seq_backward(got, ref_seq(x, h0, p, dh), "rnn_backward (float32 inputs):", np.float32)
+    _judge_backward(sub, got, x, h0, p, dh, "rnn_backward (float32 inputs):", np.float32, hint=False)
 
 
-@graded("rnn_backward", points=1, isolate=RNN_STEPS)
+@graded("rnn_backward", points=1, fallback=RNN_STEPS)
 def test_rnn_backward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
@@ -382,5 +451,5 @@ def test_rnn_backward_unmodified(sub, rng):
     got, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
     check_unmodified({"dh": dh}, {"dh": args[0]}, "rnn_backward (add the carried gradient into a new "
                      "array, not into dh)")
-    _check_seq_backward(unpack(got, 3, "rnn_backward"), ref_seq(x, h0, p, dh),  # and the values
-                        f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:")
+    _judge_backward(sub, unpack(got, 3, "rnn_backward"), x, h0, p, dh,  # and the values
+                    f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:", hint=False)

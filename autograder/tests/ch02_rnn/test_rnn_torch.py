@@ -10,17 +10,14 @@ import torch
 from autograder.testkit.shapes import shapes
 from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
 from autograder.testkit.manifest import forbidden
+from autograder.testkit.modules import _same, composed_run
+from autograder.testkit.remote import mro_modules, remote_tensors
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
 CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-IDENT = "def ident(*a):\n    return a"
-# Subclassing torch.nn.RNN also counts as using it: look at every class in each submodule's MRO.
-TORCH_RNN_INSIDE = """
-def torch_rnn_inside(m):
-    return [c.__module__ + '.' + c.__qualname__ for mod in m.modules() for c in type(mod).__mro__
-            if c.__module__.startswith('torch.nn.modules.rnn')]
-"""
+# Subclassing torch.nn.RNN also counts as using it: the module's class MRO is read attribute by
+# attribute (testkit.remote.mro_modules); submodules' own types come from module_types.
 
 
 def _dims(rng):
@@ -35,7 +32,7 @@ def _make(sub, cls, *args):
     if not isinstance(types, (list, tuple)):
         raise Fail(f"{cls}(...) should be an nn.Module")
     bad = [t for t in types if str(t).startswith("torch.nn.modules.rnn")]
-    bad = bad or sub.invoke(sub.define(TORCH_RNN_INSIDE, "torch_rnn_inside"), m)
+    bad = bad or [c for c in mro_modules(sub, m) if c.startswith("torch.nn.modules.rnn")]
     if bad:
         raise Fail(f"{cls} must be written from scratch; it contains or extends {bad[0]}")
     return m
@@ -74,9 +71,8 @@ def _check_state_dict(sub, m, ref, cls):
 
 def _run(sub, m, ref, x, h, dtype):
     """Forward and backward in both modules; returns (student outputs, grads) and the reference's."""
-    ident = sub.define(IDENT, "ident")
     args = [tensor(x, requires_grad=True)] + ([tensor(h, requires_grad=True)] if h is not None else [])
-    remote_args = sub.invoke(ident, *args)
+    remote_args = remote_tensors(sub, *args)
     out = sub.invoke(m, *remote_args)
     xt = torch.tensor(x, requires_grad=True)
     ht = torch.tensor(h, requires_grad=True) if h is not None else None
@@ -177,8 +173,12 @@ def test_RNNCell_float64(sub, rng):
 
 # ---------------------------------------------------------------------------------- RNN
 def _rnn_case(sub, rng, N, T, D, H, dtype, with_h=True, backward=True):
+    """The student's RNN against torch.nn.RNN with the same weights, or (when their RNNCell is wrong)
+    against the loop over their own RNNCell (testkit.modules.composed_run): a cell mistake costs
+    points on RNNCell only."""
     m = _make(sub, "RNN", D, H)
-    ref = _ref("RNN", D, H, torch.float64 if dtype == np.float64 else torch.float32)
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    ref = _ref("RNN", D, H, tdt)
     if dtype == np.float64:
         m = sub.method(m, "double")
     _load(sub, m, ref)
@@ -189,24 +189,44 @@ def _rnn_case(sub, rng, N, T, D, H, dtype, with_h=True, backward=True):
     check_type(out, RemoteTensor, "RNN output")
     check_type(h_n, RemoteTensor, "RNN h_n")
     what = f"RNN(D={D}, H={H}) for x of shape {(N, T, D)}" + ("" if with_h else " and hx=None (zeros)")
-    check_array(out, rout.detach().numpy(), f"{what}: output (N, T, H)")
-    check_array(h_n, rhn.detach().numpy(), f"{what}: h_n (num_layers * num_directions, N, H)")
     if out.dtype != _dtype_name(dtype):
         raise Fail(f"{what}: dtype {out.dtype}, expected {_dtype_name(dtype)}")
-    if not backward:
-        return
-    dout = rng.standard_normal(out.shape).astype(dtype)
-    dhn = rng.standard_normal(h_n.shape).astype(dtype)
-    sub.backward([out, h_n], [dout, dhn])
-    torch.autograd.backward([rout, rhn], [torch.tensor(dout), torch.tensor(dhn)])
-    check_array(_grad_of(sub, remote_args[0], "x"), xt.grad.numpy(), f"{what}: gradient on x")
-    if with_h:
-        check_array(_grad_of(sub, remote_args[1], "hx"), ht.grad.numpy(), f"{what}: gradient on hx")
-    grads = sub.param_grads(m)
-    for k, p in ref.named_parameters():
-        if grads.get(k) is None:
-            raise Fail(f"RNN: no gradient on the parameter {k}")
-        check_array(grads[k], p.grad.numpy(), f"{what}: gradient on {k}")
+    ref_vals = [rout.detach().numpy(), rhn.detach().numpy()]
+    douts = ref_grads = got_grads = None
+    if backward:
+        if out.shape != ref_vals[0].shape or h_n.shape != ref_vals[1].shape:
+            check_array(out, ref_vals[0], f"{what}: output (N, T, H)")
+            check_array(h_n, ref_vals[1], f"{what}: h_n (num_layers * num_directions, N, H)")
+        douts = [rng.standard_normal(out.shape).astype(dtype), rng.standard_normal(h_n.shape).astype(dtype)]
+        sub.backward([out, h_n], douts)
+        torch.autograd.backward([rout, rhn], [torch.tensor(d) for d in douts])
+        ref_grads = [xt.grad.numpy(), ht.grad.numpy() if with_h else None,
+                     {k: p.grad.numpy() for k, p in ref.named_parameters()}]
+        got_grads = [_grad_of(sub, remote_args[0], "x"), _grad_of(sub, remote_args[1], "hx") if with_h else None,
+                     sub.param_grads(m)]
+
+    def compare(vals, grads, note):
+        check_array(out, vals[0], f"{what}: output (N, T, H){note}")
+        check_array(h_n, vals[1], f"{what}: h_n (num_layers * num_directions, N, H){note}")
+        if grads is None:
+            return
+        check_array(got_grads[0], grads[0], f"{what}: gradient on x{note}")
+        if with_h:
+            check_array(got_grads[1], grads[1], f"{what}: gradient on hx{note}")
+        for k in (n for n, _ in ref.named_parameters()):
+            if got_grads[2].get(k) is None:
+                if note and grads[2].get(k) is None:  # their own cell leaves it without a gradient too
+                    continue
+                raise Fail(f"RNN: no gradient on the parameter {k}")
+            check_array(got_grads[2][k], grads[2][k], f"{what}: gradient on {k}{note}")
+
+    try:
+        compare(ref_vals, ref_grads, "")
+    except Fail:
+        comp = composed_run(sub, "rnn", ref, x, [h if with_h else np.zeros((1, N, H), dtype)], tdt, douts)
+        if comp is None or _same(comp[0], ref_vals):
+            raise
+        compare(*comp, " (expected: your RNNCell applied step by step)")
 
 
 @graded("RNN", points=1)

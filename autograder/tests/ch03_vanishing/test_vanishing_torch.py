@@ -8,11 +8,10 @@ import torch
 
 from autograder.api import Fail, RemoteTensor, check_array, check_scalar, graded, tensor
 from autograder.testkit.manifest import forbidden
+from autograder.testkit.remote import remote_iterator, remote_tensors
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 
-IDENT = "def ident(*a):\n    return list(a)"
-AS_GENERATOR = "def as_generator(*a):\n    return (t for t in a)"
 SHAPES = [(3, 4), (4,), (2, 3, 2), (5, 1)]
 
 
@@ -20,8 +19,7 @@ def _setup(sub, rng, dtype=np.float64, scale=1.0, with_none=False):
     """Tensors with .grad set in the student's process, and trusted twins here."""
     values = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
     grads = [(scale * rng.standard_normal(s)).astype(dtype) for s in SHAPES]
-    ident = sub.define(IDENT, "ident")
-    remote = sub.invoke(ident, *[tensor(v, requires_grad=True) for v in values])
+    remote = remote_tensors(sub, *[tensor(v, requires_grad=True) for v in values])
     if not with_none:
         sub.backward(remote, grads)  # on leaves, backward with a given gradient sets .grad to it
     else:
@@ -79,7 +77,7 @@ def test_clip_grad_norm__below_threshold(sub, rng):
 def test_clip_grad_norm__generator(sub, rng):
     # model.parameters() is a generator: an answer that iterates it twice clips nothing.
     remote, twins = _setup(sub, rng, scale=2.0)
-    gen = sub.invoke(sub.define(AS_GENERATOR, "as_generator"), *remote)
+    gen = remote_iterator(sub, *remote)
     total = sub.call("clip_grad_norm_", gen, 1.0)
     rtotal = torch.nn.utils.clip_grad_norm_(iter(twins), 1.0)
     _compare(sub, remote, twins, total, rtotal, "clip_grad_norm_(model.parameters(), 1.0) with a generator "
@@ -106,8 +104,7 @@ def test_clip_grad_norm__tiny_and_no_grads(sub, rng):
     rtotal = torch.nn.utils.clip_grad_norm_(twins, 1e-7)
     _compare(sub, remote, twins, total, rtotal, "clip_grad_norm_ with a tiny norm (the factor is "
              "max_norm / (total_norm + 1e-6))", atol=1e-20)
-    ident = sub.define(IDENT, "ident")
-    no_grads = sub.invoke(ident, *[tensor(np.ones(s), requires_grad=True) for s in SHAPES[:2]])
+    no_grads = remote_tensors(sub, *[tensor(np.ones(s), requires_grad=True) for s in SHAPES[:2]])
     total = sub.call("clip_grad_norm_", no_grads, 1.0)
     check_scalar(_total(total, "clip_grad_norm_"), 0.0, "clip_grad_norm_ when no parameter has a gradient: "
                  "total_norm")

@@ -9,12 +9,13 @@ from autograder.testkit.shapes import arr, copy_params, dims, params
 from autograder.testkit.torchref import cell_ref, seq_ref
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import LSTM_STEPS
+from autograder.testkit import compose
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
-# Dependency isolation: the sequence functions' tests run with the trusted lstm_step_forward and
-# lstm_step_backward standing in for the student's, so that a step's mistake costs points on the step
-# only; test_lstm_backward_float32 runs the student's functions together (a small share of the points).
-WORKS_TOGETHER = ["test_lstm_backward_float32"]
+# Fair credit by composition (testkit.compose): the sequence functions are judged against the course's loop
+# over the student's OWN steps (caches kept in their process), or the trusted reference; the trusted
+# steps (LSTM_STEPS) are a fallback, used only when a student step raises or is missing.
+WORKS_TOGETHER = []
 
 
 def _step_inputs(rng, kind="random", dtype=np.float64):
@@ -133,18 +134,21 @@ def test_lstm_step_backward_float32(sub, rng):
 def _forward_check(sub, x, h0, c0, p, label=""):
     h, _ = unpack(sub.call("lstm_forward", x, h0, c0, p), 2, "lstm_forward")
     ref = seq_ref("lstm", x, [h0, c0], p)
-    with_hint(lambda: check_array(h, ref.astype(x.dtype), f"lstm_forward h ({_label(x, h0)}{label}; "
-                                  "every step's hidden state, shape (N, T, H))"),
-              lambda: hint_lstm(x, h0, c0, p, h, seq=True))
+    composed, _ = compose.seq_forward(sub, "lstm", x, [h0, c0], p)
+    what = f"lstm_forward h ({_label(x, h0)}{label}; every step's hidden state, shape (N, T, H))"
+    # against the loop over the student's own lstm_step_forward, or the trusted reference
+    compose.either(lambda: with_hint(lambda: check_array(h, composed, what),
+                                     lambda: hint_lstm(x, h0, c0, p, h, seq=True)),
+                   lambda: check_array(h, ref.astype(x.dtype), what))
 
 
-@graded("lstm_forward", points=3, isolate=LSTM_STEPS)
+@graded("lstm_forward", points=3, fallback=LSTM_STEPS)
 def test_lstm_forward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         _forward_check(sub, *_seq_inputs(rng, kind))
 
 
-@graded("lstm_forward", points=1, isolate=LSTM_STEPS)
+@graded("lstm_forward", points=1, fallback=LSTM_STEPS)
 def test_lstm_forward_float32_unmodified(sub, rng):
     x, h0, c0, p = _seq_inputs(rng, dtype=np.float32)
     _forward_check(sub, x, h0, c0, p, ", float32")
@@ -158,26 +162,31 @@ def _backward_check(sub, x, h0, c0, p, dh, label=""):
     _, cache = unpack(sub.call("lstm_forward", x, h0, c0, p), 2, "lstm_forward")
     (dx, dh0, dc0, grads), args, _ = sub.call_with_args("lstm_backward", dh.copy(), cache)
     _, (rx, rh, rc, rg) = seq_ref("lstm", x, [h0, c0], p, dh)
+    _, caches = compose.seq_forward(sub, "lstm", x, [h0, c0], p)
+    cx, (ch, cc), cg = compose.seq_backward(sub, "lstm", dh.astype(x.dtype), caches, x.shape, h0.shape)
     what = f"lstm_backward ({_label(x, h0)}{label})"
 
-    def check():
+    def check(rx, rh, rc, rg):
         check_array(dx, rx.astype(x.dtype), f"{what} dx")
         check_array(dh0, rh.astype(x.dtype), f"{what} dh0")
         check_array(dc0, rc.astype(x.dtype), f"{what} dc0")
         check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, f"{what} (summed over the steps)")
 
-    with_hint(check, lambda: hint_bptt("lstm", x, [h0, c0], p, dh, dx, grads))
+    # BPTT over the student's own steps (their caches), or the trusted reference
+    compose.either(lambda: with_hint(lambda: check(cx, ch, cc, cg),
+                                     lambda: hint_bptt("lstm", x, [h0, c0], p, dh, dx, grads)),
+                   lambda: check(rx, rh, rc, rg))
     check_unmodified({"dh": dh}, {"dh": args[0]}, "lstm_backward")
 
 
-@graded("lstm_backward", points=3, isolate=LSTM_STEPS)
+@graded("lstm_backward", points=3, fallback=LSTM_STEPS)
 def test_lstm_backward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         x, h0, c0, p = _seq_inputs(rng, kind)
         _backward_check(sub, x, h0, c0, p, arr(rng, *x.shape[:2], h0.shape[1]))
 
 
-@graded("lstm_backward", points=1, isolate=LSTM_STEPS)
+@graded("lstm_backward", points=1, fallback=LSTM_STEPS)
 def test_lstm_backward_last_step_only(sub, rng):
     # The loss sees only the last hidden state (as in the adding problem): every earlier gradient
     # must arrive through h and c.
@@ -189,7 +198,7 @@ def test_lstm_backward_last_step_only(sub, rng):
     _backward_check(sub, x, h0, c0, p, dh, "; dh is zero except at the last step")
 
 
-@graded("lstm_backward", points=1, isolate=LSTM_STEPS)
+@graded("lstm_backward", points=1, fallback=LSTM_STEPS)
 def test_lstm_backward_numerical(sub, rng):
     N, D, H = dims(rng)
     T = 3
@@ -199,6 +208,19 @@ def test_lstm_backward_numerical(sub, rng):
     dx, dh0, dc0, grads = unpack(sub.call("lstm_backward", dh, cache), 4, "lstm_backward")
     if not isinstance(grads, dict):
         raise Fail("lstm_backward: grads must be a dict")
+    _, caches = compose.seq_forward(sub, "lstm", x, [h0, c0], p)
+    composed = compose.seq_backward(sub, "lstm", dh, caches, x.shape, h0.shape)
+    _, (rx, rh, rc, rg) = seq_ref("lstm", x, [h0, c0], p, dh)
+    if not compose.steps_match(sub, "lstm", [composed[0], *composed[1]] + [composed[2][k] for k in sorted(rg)],
+                               [rx, rh, rc] + [rg[k] for k in sorted(rg)]):
+        # the student's steps are wrong (their own tests say so): judge BPTT over them
+        what = "lstm_backward (expected: BPTT over your lstm_step_backward, fed your lstm_step_forward's caches)"
+        compose.either(lambda: (check_array(dx, composed[0], f"{what} dx"), check_array(dh0, composed[1][0], f"{what} dh0"),
+                                check_array(dc0, composed[1][1], f"{what} dc0"),
+                                check_grads(grads, composed[2], what)),
+                       lambda: (check_array(dx, rx, f"{what} dx"), check_array(dh0, rh, f"{what} dh0"),
+                                check_array(dc0, rc, f"{what} dc0"), check_grads(grads, rg, what)))
+        return
     targets = [(0, dx, "dx"), (1, dh0, "dh0"), (2, dc0, "dc0")] + [
         ((3, k), grads.get(k), f"grads[{k!r}]") for k in p]
     for target, got, name in targets:
@@ -208,7 +230,7 @@ def test_lstm_backward_numerical(sub, rng):
         check_numgrad(got, flat, num, f"lstm_backward {name}")
 
 
-@graded("lstm_backward", points=1)
+@graded("lstm_backward", points=1, fallback=LSTM_STEPS)
 def test_lstm_backward_float32(sub, rng):
     x, h0, c0, p = _seq_inputs(rng, dtype=np.float32)
     _backward_check(sub, x, h0, c0, p, arr(rng, *x.shape[:2], h0.shape[1], dtype=np.float32), ", float32")

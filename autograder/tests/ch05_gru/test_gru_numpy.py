@@ -9,12 +9,13 @@ from autograder.testkit.shapes import arr, copy_params, dims, params
 from autograder.testkit.torchref import cell_ref, seq_ref
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import GRU_STEPS
+from autograder.testkit import compose
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
-# Dependency isolation: the sequence functions' tests run with the trusted gru_step_forward and
-# gru_step_backward standing in for the student's, so that a step's mistake costs points on the step
-# only; test_gru_backward_float32 runs the student's functions together (a small share of the points).
-WORKS_TOGETHER = ["test_gru_backward_float32"]
+# Fair credit by composition (testkit.compose): the sequence functions are judged against the course's loop
+# over the student's OWN steps (caches kept in their process), or the trusted reference; the trusted
+# steps (GRU_STEPS) are a fallback, used only when a student step raises or is missing.
+WORKS_TOGETHER = []
 
 
 def _step_inputs(rng, kind="random", dtype=np.float64):
@@ -110,18 +111,21 @@ def test_gru_step_backward_float32(sub, rng):
 def _forward_check(sub, x, h0, p, label=""):
     h, _ = unpack(sub.call("gru_forward", x, h0, p), 2, "gru_forward")
     ref = seq_ref("gru", x, [h0], p)
-    with_hint(lambda: check_array(h, ref.astype(x.dtype), f"gru_forward h ({_label(x, h0)}{label}; "
-                                  "every step's hidden state, shape (N, T, H))"),
-              lambda: hint_gru(x, h0, p, h, seq=True))
+    composed, _ = compose.seq_forward(sub, "gru", x, [h0], p)
+    what = f"gru_forward h ({_label(x, h0)}{label}; every step's hidden state, shape (N, T, H))"
+    # against the loop over the student's own gru_step_forward, or the trusted reference
+    compose.either(lambda: with_hint(lambda: check_array(h, composed, what),
+                                     lambda: hint_gru(x, h0, p, h, seq=True)),
+                   lambda: check_array(h, ref.astype(x.dtype), what))
 
 
-@graded("gru_forward", points=3, isolate=GRU_STEPS)
+@graded("gru_forward", points=3, fallback=GRU_STEPS)
 def test_gru_forward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         _forward_check(sub, *_seq_inputs(rng, kind))
 
 
-@graded("gru_forward", points=1, isolate=GRU_STEPS)
+@graded("gru_forward", points=1, fallback=GRU_STEPS)
 def test_gru_forward_float32_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     _forward_check(sub, x, h0, p, ", float32")
@@ -134,25 +138,30 @@ def _backward_check(sub, x, h0, p, dh, label=""):
     _, cache = unpack(sub.call("gru_forward", x, h0, p), 2, "gru_forward")
     (dx, dh0, grads), args, _ = sub.call_with_args("gru_backward", dh.copy(), cache)
     _, (rx, rh, rg) = seq_ref("gru", x, [h0], p, dh)
+    _, caches = compose.seq_forward(sub, "gru", x, [h0], p)
+    cx, (ch,), cg = compose.seq_backward(sub, "gru", dh.astype(x.dtype), caches, x.shape, h0.shape)
     what = f"gru_backward ({_label(x, h0)}{label})"
 
-    def check():
+    def check(rx, rh, rg):
         check_array(dx, rx.astype(x.dtype), f"{what} dx")
         check_array(dh0, rh.astype(x.dtype), f"{what} dh0")
         check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, f"{what} (summed over the steps)")
 
-    with_hint(check, lambda: hint_bptt("gru", x, [h0], p, dh, dx, grads))
+    # BPTT over the student's own steps (their caches), or the trusted reference
+    compose.either(lambda: with_hint(lambda: check(cx, ch, cg),
+                                     lambda: hint_bptt("gru", x, [h0], p, dh, dx, grads)),
+                   lambda: check(rx, rh, rg))
     check_unmodified({"dh": dh}, {"dh": args[0]}, "gru_backward")
 
 
-@graded("gru_backward", points=3, isolate=GRU_STEPS)
+@graded("gru_backward", points=3, fallback=GRU_STEPS)
 def test_gru_backward_parity(sub, rng):
     for kind in ("random", "random", "n1", "t1"):
         x, h0, p = _seq_inputs(rng, kind)
         _backward_check(sub, x, h0, p, arr(rng, *x.shape[:2], h0.shape[1]))
 
 
-@graded("gru_backward", points=1, isolate=GRU_STEPS)
+@graded("gru_backward", points=1, fallback=GRU_STEPS)
 def test_gru_backward_last_step_only(sub, rng):
     N, D, H = dims(rng)
     T = 5
@@ -162,7 +171,7 @@ def test_gru_backward_last_step_only(sub, rng):
     _backward_check(sub, x, h0, p, dh, "; dh is zero except at the last step")
 
 
-@graded("gru_backward", points=1, isolate=GRU_STEPS)
+@graded("gru_backward", points=1, fallback=GRU_STEPS)
 def test_gru_backward_numerical(sub, rng):
     N, D, H = dims(rng)
     T = 3
@@ -172,6 +181,18 @@ def test_gru_backward_numerical(sub, rng):
     dx, dh0, grads = unpack(sub.call("gru_backward", dh, cache), 3, "gru_backward")
     if not isinstance(grads, dict):
         raise Fail("gru_backward: grads must be a dict")
+    _, caches = compose.seq_forward(sub, "gru", x, [h0], p)
+    composed = compose.seq_backward(sub, "gru", dh, caches, x.shape, h0.shape)
+    _, (rx, rh, rg) = seq_ref("gru", x, [h0], p, dh)
+    if not compose.steps_match(sub, "gru", [composed[0], composed[1][0]] + [composed[2][k] for k in sorted(rg)],
+                               [rx, rh] + [rg[k] for k in sorted(rg)]):
+        # the student's steps are wrong (their own tests say so): judge BPTT over them
+        what = "gru_backward (expected: BPTT over your gru_step_backward, fed your gru_step_forward's caches)"
+        compose.either(lambda: (check_array(dx, composed[0], f"{what} dx"), check_array(dh0, composed[1][0], f"{what} dh0"),
+                                check_grads(grads, composed[2], what)),
+                       lambda: (check_array(dx, rx, f"{what} dx"), check_array(dh0, rh, f"{what} dh0"),
+                                check_grads(grads, rg, what)))
+        return
     targets = [(0, dx, "dx"), (1, dh0, "dh0")] + [((2, k), grads.get(k), f"grads[{k!r}]") for k in p]
     for target, got, name in targets:
         if got is None:
@@ -180,7 +201,7 @@ def test_gru_backward_numerical(sub, rng):
         check_numgrad(got, flat, num, f"gru_backward {name}")
 
 
-@graded("gru_backward", points=1)
+@graded("gru_backward", points=1, fallback=GRU_STEPS)
 def test_gru_backward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     _backward_check(sub, x, h0, p, arr(rng, *x.shape[:2], h0.shape[1], dtype=np.float32), ", float32")

@@ -1,7 +1,7 @@
 """Hidden tests for solutions/ch06_bidirectional/bidirectional_numpy.ipynb (book: ch06_bidirectional).
 
-The student's bidirectional_forward / bidirectional_backward receive *probe* sequence functions,
-defined in the student's process from the sources below (plain NumPy, no graded name): a tanh RNN
+The student's bidirectional_forward / bidirectional_backward receive *probe* sequence functions:
+forwarders (``sub.callback``) to the functions below, which run in this process (plain NumPy, no graded name): a tanh RNN
 whose state is an (N, H) array and an LSTM whose state is a pair (h, c). Expected values come from
 torch.nn's bidirectional RNN and LSTM with the same weights, in float64, in this process.
 """
@@ -126,8 +126,20 @@ MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM}
 KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
+def _probe_functions(source):
+    scope = {"np": np}
+    exec(compile(source, "<probe>", "exec"), scope)  # trusted code, run here only
+    return scope["seq_forward"], scope["seq_backward"]
+
+
+PROBE_FUNCTIONS = {kind: _probe_functions(src) for kind, src in PROBES.items()}
+
+
 def _probe(sub, kind):
-    return sub.define(PROBES[kind], "seq_forward"), sub.define(PROBES[kind], "seq_backward")
+    """The probe sequence functions as forwarders: the student's code calls them, they run here (on the
+    trusted side) and answer with plain data; their caches are plain data too (arrays, tuples)."""
+    fwd, bwd = PROBE_FUNCTIONS[kind]
+    return sub.callback(fwd, "seq_forward"), sub.callback(bwd, "seq_backward")
 
 
 # ------------------------------------------------------------------ trusted references
