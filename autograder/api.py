@@ -305,11 +305,6 @@ class Submission:
         tree, blobs = self._request({"op": "param_grads", "h": module.handle}, (), "reading parameter gradients")
         return decode_reply(tree, blobs)
 
-    def define(self, source: str, name: str) -> Remote:
-        """Create a probe function in the student's process from ``source`` (it sees only ``np``)."""
-        tree, blobs = self._request({"op": "define", "source": source, "name": name}, (), "defining a test function")
-        return decode_reply(tree, blobs)
-
     def module_types(self, module) -> list:
         """Types of every submodule of a remote nn.Module, e.g. ['__main__.LSTM', 'torch.nn.modules...']."""
         tree, blobs = self._request({"op": "module_types", "h": module.handle}, (), "listing submodules")
