@@ -92,12 +92,15 @@ def identifiers(entries: list[str]) -> frozenset:
     """The identifiers refused wherever they appear, for these (normalised) FORBIDDEN entries."""
     out: set = set()
     vocabulary = KERNELS | CLIPPING | LAYERS
+    # torch's recurrent kernels stand behind _VF, _C and ops only where a recurrent layer is forbidden
+    # (chapter 8 forbids _C for its attention kernels, and its decoder may use torch.nn.GRUCell)
+    recurrent = any(e.rstrip("*").split(".")[-1] in LAYERS or ".modules.rnn" in e for e in entries)
     for e in entries:
         parts = e.rstrip("*").split(".")
         if parts[0] != "torch" or len(parts) == 1:  # all of torch: its import is refused, by resolution
             out |= ESCAPES
             continue
-        if any(p in ("_VF", "_C", "ops", "aten") for p in parts[1:]):
+        if recurrent and any(p in ("_VF", "_C", "ops", "aten") for p in parts[1:]):
             out |= KERNELS
         last = parts[-1]
         if last in _MODULE_LASTS:

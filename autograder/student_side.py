@@ -380,6 +380,7 @@ class _Discard(io.TextIOBase):
 # What a forbidden module name stands for at run time: torch._VF, torch._C and torch.ops.aten expose
 # the recurrent kernels (also as torch.lstm_cell, ...; torch._decomp holds their Python versions);
 # torch.nn.utils the clipping functions.
+_LAYERS = ("LSTM", "LSTMCell", "GRU", "GRUCell", "RNN", "RNNCell", "RNNBase", "RNNCellBase")
 _KERNELS = ("lstm", "lstm_cell", "gru", "gru_cell", "rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell",
             "quantized_lstm", "quantized_gru", "quantized_lstm_cell", "quantized_gru_cell",
             "quantized_rnn_tanh_cell", "quantized_rnn_relu_cell", "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell",
@@ -613,8 +614,9 @@ def _block(names) -> None:
             break
     # 2. what a forbidden module stands for
     torch = sys.modules.get("torch")
-    kernels = any(n.startswith(("torch._VF", "torch._C", "torch.ops")) or n.split(".")[-1] in _KERNELS
-                  for n in names)
+    recurrent = any(n.split(".")[-1] in _LAYERS or n.endswith(".modules.rnn") for n in names)
+    kernels = any((recurrent and n.startswith(("torch._VF", "torch._C", "torch.ops"))) or n.split(".")[-1] in _KERNELS
+                  for n in names)  # (a chapter that allows torch.nn.GRUCell keeps its kernel)
     clipping = any(n.startswith("torch.nn.utils") for n in names)
     if torch is not None and kernels:
         vfi = torch._C._VariableFunctions
