@@ -189,3 +189,8 @@ def test_CTCLoss_blank_minimum_length(sub, rng):
     lp = log_softmax(rng.standard_normal((6, 3, 4)))
     _run(sub, rng, lp, targets, np.array([4, 5, 3]), np.array([3, 3, 3]), backward=True, reduction="none",
          label="; input_lengths = the minimum length of each label")
+    lp = log_softmax(rng.standard_normal((1, 3, 4)))  # T = 1: one label, the empty string, impossible
+    _run(sub, rng, lp, np.array([[2, 3], [0, 0], [1, 1]]), np.array([1, 1, 1]), np.array([1, 0, 2]),
+         reduction="none", label="; T = 1")
+    _run(sub, rng, lp, np.array([[2, 3], [0, 0], [1, 1]]), np.array([1, 1, 1]), np.array([1, 0, 2]),
+         backward=True, reduction="mean", zero_infinity=True, label="; T = 1")
