@@ -171,6 +171,7 @@ def test_CTCLoss_zero_infinity(sub, rng):
 @graded("CTCLoss", points=1)
 def test_CTCLoss_concatenated_targets(sub, rng):
     lp, targets, il, tl = _batch(rng, repeats=True)
+    lp, targets, il, tl = lp[:, ::-1].copy(), targets[::-1].copy(), il[::-1].copy(), tl[::-1].copy()  # last: longest
     flat = np.concatenate([targets[n, : int(tl[n])] for n in range(len(tl))]).astype(np.int64)
     _run(sub, rng, lp, flat, il, tl, backward=True, reduction="sum", label="; targets concatenated (1-D)")
 
