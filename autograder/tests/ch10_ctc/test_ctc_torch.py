@@ -170,8 +170,10 @@ def test_CTCLoss_zero_infinity(sub, rng):
 
 @graded("CTCLoss", points=1)
 def test_CTCLoss_concatenated_targets(sub, rng):
-    lp, targets, il, tl = _batch(rng, repeats=True)
-    lp, targets, il, tl = lp[:, ::-1].copy(), targets[::-1].copy(), il[::-1].copy(), tl[::-1].copy()  # last: longest
+    lp, targets, il, tl = _batch(rng, N=4, repeats=True)
+    tl[1], tl[2] = 1, targets.shape[1]
+    il[:] = lp.shape[0]  # every sequence possible: T >= 2S + 2
+    lp, targets, il, tl = lp[:, ::-1].copy(), targets[::-1].copy(), il[::-1].copy(), tl[::-1].copy()  # 0 first
     flat = np.concatenate([targets[n, : int(tl[n])] for n in range(len(tl))]).astype(np.int64)
     _run(sub, rng, lp, flat, il, tl, backward=True, reduction="sum", label="; targets concatenated (1-D)")
 
