@@ -122,6 +122,10 @@ def test_ctc_forward_long_sequence(sub, rng):
     targets = np.array([[1, 2, 3, 3, 4], [6, 5, 4, 0, 0]])
     _loss_check(sub, logits, targets, np.array([160, 131]), np.array([5, 3]),
                 what="; a long sequence: its probabilities underflow in linear space")
+    logits = rng.standard_normal((2, 60, 6)) * np.array([30.0, 0.1])[:, None, None]  # alphas far apart
+    _loss_check(sub, logits, np.array([[1, 2, 2, 3], [4, 5, 5, 1]]), np.array([60, 60]), np.array([4, 4]),
+                what="; one confident and one uncertain sequence: their log alphas lie hundreds apart, so "
+                "each log-sum-exp needs its own max (along the axis it sums over), not one for the whole batch")
     logits = rng.standard_normal((2, 9, 5)) + 900.0 * rng.integers(0, 2, size=(2, 9, 1))  # large, per-step offsets
     _loss_check(sub, logits, np.array([[1, 2], [3, 3]]), np.array([9, 9]), np.array([2, 2]),
                 what="; logits offset by 900 at some steps: the log-softmax must shift each step by its own max")
