@@ -68,7 +68,7 @@ return {
 LAYOUT = """
 const col = (document.querySelector('article.bd-article') || document.querySelector('main')).getBoundingClientRect();
 const out = {math_wide: [], math_clipped: [], math_scrolls: [], code_wide: [], column: Math.round(col.width)};
-const label = e => (e.innerText || e.textContent || '').replace(/\\s+/g, ' ').slice(0, 60);
+const label = e => Array.from((e.innerText || e.textContent || '').replace(/\\s+/g, ' ')).slice(0, 60).join('');  // by code point: no half surrogate pair
 for (const m of document.querySelectorAll('mjx-container')) {
   const box = m.getBoundingClientRect();
   if (box.width === 0) continue;  // inside a closed dropdown: not drawn
