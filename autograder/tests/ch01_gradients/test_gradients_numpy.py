@@ -262,6 +262,8 @@ def _net_composed(sub, x, y, params):
         grads = {"W1": np.asarray(dW1), "b1": np.asarray(db1), "W2": np.asarray(dW2), "b2": np.asarray(db2)}
         if not (np.any(scores) and any(np.any(g) for g in grads.values())):
             raise StepFallback("your layers return only zeros: the trusted layers judge two_layer_net")
+        if not (np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads.values())):
+            raise StepFallback("your layers return non-finite values: the trusted layers judge two_layer_net")
     except (TypeError, ValueError) as e:  # a layer returned something the composition cannot use
         raise StepFallback(f"a layer returned something unusable ({e})") from None
     return loss, grads
