@@ -289,3 +289,58 @@ def test_held_out_rows_stay_out_of_reach_without_bubblewrap(where, tmp_path):
     assert isolation == where and rows == 1400, (isolation, rows)
     if where == "container":
         assert raw == "PermissionError"
+
+
+@needs_container
+def test_from_scratch_and_held_out_attacks_in_the_container(tmp_path):
+    """Round 2's "from scratch" attacks (`[torch][0]._VF.lstm_cell`, `[torch][0].nn.utils.clip_grad_norm_`)
+    and ch07's table of the public digits, graded in the container, each beside an honest twin graded
+    right after it; the twins' results are byte for byte those of a run without the attackers."""
+    from test_from_scratch import CLIP_ATTACKS, LSTM_ATTACKS, _notebook as scratch_notebook
+    from test_heldout import _notebook as digits_notebook, _table_attack
+
+    plan = {"ch04_lstm": ("lstm_torch", lambda: scratch_notebook("ch04_lstm", "lstm_torch",
+                                                                 LSTM_ATTACKS["vf_list"], "LSTMCell"),
+                          lambda: scratch_notebook("ch04_lstm", "lstm_torch")),
+            "ch03_vanishing": ("vanishing_torch", lambda: scratch_notebook("ch03_vanishing", "vanishing_torch",
+                                                                           CLIP_ATTACKS["clip_list"], "clip_grad_norm_"),
+                               lambda: scratch_notebook("ch03_vanishing", "vanishing_torch")),
+            "ch07_applications": ("applications_torch", lambda: digits_notebook(_table_attack()),
+                                  lambda: digits_notebook())}
+    old = os.environ.get("AUTOGRADER_SECRET_FILE")
+    os.environ["AUTOGRADER_SECRET_FILE"] = str(tmp_path / "secret")
+    try:
+        outs = {}
+        for with_attackers in (True, False):
+            sub = tmp_path / f"submitted-{with_attackers}"
+            for chapter, (name, attack, honest) in plan.items():
+                for student, make in ((("00_attack", attack),) if with_attackers else ()) + (("00~honest", honest),):
+                    d = sub / student / chapter
+                    d.mkdir(parents=True)
+                    (d / f"{name}.ipynb").write_text(json.dumps(make()))
+            out = tmp_path / f"out-{with_attackers}"
+            r = run_grader(sub, out, "--workers", "1", wrap=container.wrap, timeout=900)
+            assert r.returncode == 0, r.stderr[-2000:]
+            outs[with_attackers] = out
+    finally:
+        if old is None:
+            os.environ.pop("AUTOGRADER_SECRET_FILE", None)
+        else:
+            os.environ["AUTOGRADER_SECRET_FILE"] = old
+    fns = {"ch04_lstm": ("LSTMCell", "LSTM"), "ch03_vanishing": ("clip_grad_norm_",),
+           "ch07_applications": ("train_digits_classifier",)}
+    for chapter, names in fns.items():
+        doc = load_results(outs[True], "00_attack", chapter)
+        assert doc["isolation"] == "container"
+        earned = {f: doc["subtotals"]["functions"][f]["score"] for f in names}
+        if chapter == "ch04_lstm":  # caught by the syntax check: nothing at all
+            assert earned == {"LSTMCell": 0, "LSTM": 0}, earned
+        elif chapter == "ch03_vanishing":
+            assert earned == {"clip_grad_norm_": 0}, earned
+        else:  # the held-out accuracy test is lost (the untrained model's own marks may remain)
+            acc = [t for t in doc["tests"] if t["name"] == "test_train_digits_classifier_heldout_accuracy"]
+            assert acc and acc[0]["status"] != "passed", acc
+        for f in ("results.json", "feedback.md"):
+            a = (outs[True] / "00~honest" / chapter / f).read_text()
+            b = (outs[False] / "00~honest" / chapter / f).read_text()
+            assert a == b, (chapter, f)
