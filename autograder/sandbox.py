@@ -79,12 +79,13 @@ def lock_secrets(extra=()) -> list[str]:
     """Without bubblewrap, as root: make everything secret root-only before any student code runs,
     whatever the files' modes were: every entry of the repository but its virtual environment and
     ``rnnlib`` (the grader's code, hidden tests, testkit, solutions, release, .git), and ``extra`` (the
-    submissions, the results folder, a platform's metadata). The repository itself stays traversable
+    submissions, the results folder, a platform's metadata). ``_build`` (the built book, the environments
+    the tests build) stays as it is. The repository itself stays traversable
     (0711: the interpreter in its .venv is reached by path, nothing is listed). Returns what it locked."""
     if os.geteuid() != 0:
         return []
     locked = []
-    keep = set(VENV_NAMES) | {"rnnlib"}
+    keep = set(VENV_NAMES) | {"rnnlib", "_build"}  # _build: the built book and other public build output
     roots = [os.path.realpath(r) for r in _python_roots()]
     for entry in sorted(REPO.iterdir()):
         if entry.name in keep or entry.is_symlink():
