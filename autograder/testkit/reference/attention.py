@@ -32,15 +32,18 @@ def masked_softmax(scores, mask, axis=-1):
     return torch.softmax(s, dim=axis) * m
 
 
+def _weights(scores, mask, axis, mask_after):
+    """Attention weights; ``mask_after``: the classic mistake of masking after the softmax."""
+    if mask_after:
+        m = torch.as_tensor(np.broadcast_to(np.asarray(mask, bool), tuple(scores.shape)).copy())
+        return torch.softmax(scores, dim=axis) * m
+    return masked_softmax(scores, mask, axis)
+
+
 def _sdpa(q, k, v, mask, scale=None, axis=-1, mask_after=False):
     d = q.shape[-1]
     scores = q @ k.transpose(-1, -2) * (1 / math.sqrt(d) if scale is None else scale)  # (N, Tq, Tk)
-    if mask_after:
-        m = torch.as_tensor(np.broadcast_to(np.asarray(mask, bool), tuple(scores.shape)).copy())
-        alpha = torch.softmax(scores, dim=axis) * m
-    else:
-        alpha = masked_softmax(scores, mask, axis)
-    return alpha @ v
+    return _weights(scores, mask, axis, mask_after) @ v
 
 
 def attention_ref(q, k, v, mask=None, dout=None):
@@ -57,12 +60,7 @@ def _additive(q, k, v, p, mask, axis=-1, mask_after=False, no_tanh=False):
     z = (q @ p["W_q"].T)[:, :, None, :] + (k @ p["W_k"].T)[:, None, :, :]  # (N, Tq, Tk, A)
     feat = z if no_tanh else torch.tanh(z)
     scores = (feat @ p["w_v"].T)[..., 0]  # (N, Tq, Tk)
-    if mask_after:
-        m = torch.as_tensor(np.broadcast_to(np.asarray(mask, bool), tuple(scores.shape)).copy())
-        alpha = torch.softmax(scores, dim=axis) * m
-    else:
-        alpha = masked_softmax(scores, mask, axis)
-    return alpha @ v
+    return _weights(scores, mask, axis, mask_after) @ v
 
 
 def additive_ref(q, k, v, params, mask=None, dout=None):
