@@ -36,7 +36,7 @@ c.Execute.timeout = 300
 c.LateSubmissionPlugin.penalty_method = "none"
 if os.path.isfile(os.path.join(ROOT, "late_policy.yml")):
     try:
-        from autograder.latepolicy import LatePolicy
+        from autograder.platforms.latepolicy import LatePolicy
 
         c.LateSubmissionPlugin.penalty_method = LatePolicy.load(os.path.join(ROOT, "late_policy.yml")).nbgrader_method()[0]
     except ImportError:  # a course root without the autograder on the path: the gradebook step sets penalties

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .engine import Limits
+from .core.engine import Limits
 
 
 def main(argv=None) -> int:
@@ -90,10 +90,10 @@ def main(argv=None) -> int:
     if a.cmd in ("gradescope", "export", "report"):
         import importlib
 
-        return importlib.import_module(f".{a.cmd}", __package__).command(a)
+        return importlib.import_module(f".platforms.{a.cmd}", __package__).command(a)
     # -- end publishing
 
-    from . import runner
+    from .core import runner
 
     if a.cmd == "list":
         for name in runner.assignments():
@@ -105,13 +105,13 @@ def main(argv=None) -> int:
         return 0
 
     if a.cmd == "sync-points":
-        from .nbgrader_bridge import sync_points
+        from .platforms.nbgrader_bridge import sync_points
 
         for line in sync_points(chapters=a.chapters or None):
             print(line)
         return 0
     if a.cmd == "gradebook":
-        from .nbgrader_bridge import import_results
+        from .platforms.nbgrader_bridge import import_results
 
         if not a.results.is_dir():
             print(f"autograder: error: RESULTS_DIR {a.results} is not a directory", file=sys.stderr)
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         print(f"autograder: {import_results(a.results, a.submitted, force=a.force, late_policy=a.late_policy)} "
               "results loaded into nbgrader's gradebook", file=sys.stderr)
         if a.export:
-            from .nbgrader_bridge import write_combined_csv
+            from .platforms.nbgrader_bridge import write_combined_csv
 
             print(f"autograder: {write_combined_csv(a.export, a.results, late_policy=a.late_policy)} rows written "
                   f"to {a.export}", file=sys.stderr)
@@ -135,13 +135,13 @@ def main(argv=None) -> int:
         print(f"autograder: error: no hidden tests for assignment {a.assignment!r} "
               f"(known: {', '.join(runner.assignments())})", file=sys.stderr)
         return 2
-    from .classrun import Interrupted, RunError, grade_class
+    from .core.classrun import Interrupted, RunError, grade_class
 
     limits = Limits(cell_seconds=a.cell_timeout, call_seconds=a.call_timeout,
                     notebook_seconds=a.notebook_timeout, submission_seconds=a.submission_timeout,
                     memory_bytes=a.memory_mb * 2**20, allow_weak_isolation=a.allow_weak_isolation)
     only = [s.strip() for s in a.only.split(",") if s.strip()] if a.only else None
-    from . import latepolicy
+    from .platforms import latepolicy
 
     try:
         policy = latepolicy.find(a.late_policy)
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     try:
         s = grade_class(a.submitted, a.out, a.assignment, a.workers, a.force, limits,
                         progress=not a.no_progress, scheduler=a.scheduler, only=only, wait=a.wait,
-                        late_policy=policy)
+                        stamp_late=latepolicy.stamper(policy, runner.log))
     except RunError as e:
         print(f"autograder: error: {e}", file=sys.stderr)
         return 1

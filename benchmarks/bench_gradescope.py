@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from autograder import gradescope as gs  # noqa: E402
+from autograder.platforms import gradescope as gs  # noqa: E402
 import container  # noqa: E402
 
 BUILD = REPO / "_build"

@@ -107,7 +107,7 @@ def main(argv=None) -> dict:
     p.add_argument("--nbgrader-students", type=int, default=4)
     p.add_argument("--json", type=Path)
     a = p.parse_args(argv)
-    from autograder import runner
+    from autograder.core import runner
 
     chapters = a.chapters or [c for c in runner.assignments() if (REPO / "solutions" / c).is_dir()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))

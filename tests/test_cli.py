@@ -115,8 +115,8 @@ def test_weak_isolation_is_refused_unless_the_instructor_allows_it():
     namespaces), the preflight stops the run in one line; --allow-weak-isolation grades anyway."""
     import pytest
 
-    from autograder import runner
-    from autograder.engine import Limits
+    from autograder.core import runner
+    from autograder.core.engine import Limits
 
     class Weak:
         isolation = "weak"

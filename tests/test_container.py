@@ -26,9 +26,9 @@ from test_adversarial import A, NB, base, set_src, append, _normalised, cases  #
 
 WHY = container.available()
 if not WHY:
-    from autograder import sandbox
+    from autograder.core import launch
 
-    closed = sandbox.unreadable_parent(sys.executable) or sandbox.unreadable_parent(sys.base_prefix)
+    closed = launch.unreadable_parent(sys.executable) or launch.unreadable_parent(sys.base_prefix)
     if closed:
         WHY = (f"the course's interpreter lies under {closed}, which a container's unprivileged uid cannot "
                f"enter (.ci/run makes it enterable: chmod o+x)")
@@ -243,11 +243,11 @@ def test_the_preflight_stops_a_run_that_cannot_grade(tmp_path):
 def test_one_notebooks_processes_together_stay_under_the_memory_limit(where, tmp_path):
     """Round 2: four forked processes that each touch 900 MiB under --memory-mb 1024 held 3,600 MiB.
     Now the notebook is stopped for its memory; the honest student graded next is untouched."""
-    from autograder import sandbox
+    from autograder.core import launch
 
     if where == "container" and WHY:
         pytest.skip(WHY)
-    if where == "bubblewrap" and not sandbox.bwrap_usable():
+    if where == "bubblewrap" and not launch.bwrap_usable():
         pytest.skip("needs bubblewrap")
     sub = _class(tmp_path, {"hog": (lambda: append(base(), HOG, after="relative_error"), {})})
     out = tmp_path / "out"
@@ -277,7 +277,7 @@ def test_held_out_rows_stay_out_of_reach_without_bubblewrap(where, tmp_path):
              f"def n():\n    try:\n        open({str(original)!r}, 'rb').read(10)\n        raw = 'read'\n"
              f"    except OSError as e:\n        raw = type(e).__name__\n"
              f"    return [len(load_digits().target), raw]\n")
-    script = ("import json, sys\nfrom autograder import api\nfrom autograder.engine import Budget, Limits, Notebook, Zygote\n"
+    script = ("import json, sys\nfrom autograder.core import api\nfrom autograder.core.engine import Budget, Limits, Notebook, Zygote\n"
               "z = Zygote(Limits())\nnb = Notebook(z, [(0, sys.argv[1])], Limits(), Budget(60))\nnb.ensure()\n"
               "print(json.dumps([z.isolation, api.Submission(nb, 30).call('n')]))\nnb.close(); z.close()\n")
     argv = [sys.executable, "-c", script, probe]

@@ -10,7 +10,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def zygote():
-    from autograder.engine import Limits, Zygote
+    from autograder.core.engine import Limits, Zygote
 
     z = Zygote(Limits(cell_seconds=4, call_seconds=4, notebook_seconds=30))
     yield z
@@ -18,7 +18,7 @@ def zygote():
 
 
 def _nb(z, cells, seconds=60, call_seconds=4):
-    from autograder.engine import Budget, Limits, Notebook
+    from autograder.core.engine import Budget, Limits, Notebook
 
     nb = Notebook(z, list(enumerate(cells)), Limits(cell_seconds=4, call_seconds=call_seconds, notebook_seconds=30),
                   Budget(seconds))
@@ -34,7 +34,7 @@ STEP = ("import numpy as np\n"
 
 
 def test_call_keep_keeps_the_students_cache_in_their_process(zygote):
-    from autograder import api
+    from autograder.core import api
 
     nb = _nb(zygote, [STEP])
     try:
@@ -54,7 +54,7 @@ def test_call_keep_keeps_the_students_cache_in_their_process(zygote):
 
 
 def test_callbacks_run_on_the_trusted_side(zygote):
-    from autograder import api
+    from autograder.core import api
 
     nb = _nb(zygote, ["import numpy as np\n"
                       "def numgrad(f, x, h=1e-5):\n    g = np.zeros_like(x)\n"
@@ -87,7 +87,8 @@ ATTACK_STUCK_SOCKET = (
     "    cl = f.__closure__\n"
     "    child = [c.cell_contents for c in cl if hasattr(c.cell_contents, 'sock')][0]\n"
     "    blobs = []\n"
-    "    tree = {'args': child.encode((16 * 1024 * 1024,), blobs), 'kwargs': child.encode({}, blobs)}\n"
+    "    tree = {'args': {'t': 'tuple', 'v': [{'t': 'int', 'v': 16 * 1024 * 1024}]},\n"
+    "            'kwargs': {'t': 'dict', 'k': [], 'v': []}}  # the wire format, written by hand\n"
     "    child.send({'cb': f.__name__, 're': child.current_id, **tree}, blobs)\n"
     "    time.sleep(3600)\n")
 
@@ -95,8 +96,8 @@ ATTACK_STUCK_SOCKET = (
 def test_a_student_that_stops_reading_cannot_block_the_trusted_side(zygote):
     """Round 2's attack: a callback whose trusted reply (16 MB) fills the socket while the student never
     reads it. The trusted side's write gives up at the call's deadline; the next notebook is graded."""
-    from autograder import api
-    from autograder.engine import ChildGone
+    from autograder.core import api
+    from autograder.core.engine import ChildGone
 
     nb = _nb(zygote, [ATTACK_STUCK_SOCKET], call_seconds=3)
     sub = api.Submission(nb, 3)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import policy
+from autograder.core import policy
 from conftest import REPO, load_results, run_grader
 from test_adversarial import _solution, append, cell
 
@@ -162,7 +162,7 @@ PREPARED = r"""
 import sys, time
 sys.path.insert(0, sys.argv[1])
 import torch, numpy, rnnlib
-import student_side as s
+from sandbox import guards as s
 names = sys.argv[2].split(",")
 if sys.argv[3] == "prepared":
     s._block_prepare()

@@ -31,8 +31,8 @@ import pytest
 
 from conftest import REPO
 
-from autograder import gradescope as gs
-from autograder.latepolicy import LatePolicy
+from autograder.platforms import gradescope as gs
+from autograder.platforms.latepolicy import LatePolicy
 
 sys.path.insert(0, str(Path(__file__).parent))
 import container  # noqa: E402
@@ -183,7 +183,7 @@ def test_visibility_options_and_the_course_late_policy_file(tmp_path):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_assignments_mirror_tests_exist(assignment):
-    from autograder import runner
+    from autograder.core import runner
 
     names = {t.name for nbt in runner.load_assignment(assignment) for t in nbt.tests}
     shown = gs.mirror_tests(assignment)

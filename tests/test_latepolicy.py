@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from autograder.latepolicy import LatePolicy, LatePolicyError, duration_words
+from autograder.platforms.latepolicy import LatePolicy, LatePolicyError, duration_words
 
 DUE = datetime(2026, 10, 8, 17, 0, tzinfo=timezone.utc)
 POLICY = {"due": {"ch02_rnn": "2026-10-08 17:00"}, "grace_minutes": 15, "percent": 10, "per": "day",

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import REPO
-from autograder import runner
+from autograder.core import runner
 from autograder.testkit import manifest
 from tools import chapters as gen
 from tools.course import answer_cells, load

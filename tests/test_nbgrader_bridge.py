@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.nbgrader_bridge import expected_cell_points
+from autograder.platforms.nbgrader_bridge import expected_cell_points
 from conftest import CHAPTERS, REPO, run_grader
 
 BIN = Path(sys.executable).parent
@@ -106,7 +106,7 @@ def klass(tmp_path_factory):
 def _gradebook(root):
     from nbgrader.api import Gradebook
 
-    from autograder.nbgrader_bridge import course
+    from autograder.platforms.nbgrader_bridge import course
 
     _cfg, cd = course(root)
     return Gradebook(cd.db_url, cd.course_id)
@@ -116,7 +116,7 @@ def _formgrader_api(root):
     """nbgrader's NbGraderAPI: what formgrader's JSON handlers (SubmissionCollectionHandler, ...) return."""
     from nbgrader.apps.api import NbGraderAPI
 
-    from autograder.nbgrader_bridge import course
+    from autograder.platforms.nbgrader_bridge import course
 
     cfg, cd = course(root)
     return NbGraderAPI(coursedir=cd, config=cfg)
@@ -140,7 +140,7 @@ def _export(root, env_path=PLAIN_PATH) -> dict:
 def test_round_trip_timestamps_lateness_manual_grades_and_totals(klass):
     from nbgrader.utils import parse_utc
 
-    from autograder.nbgrader_bridge import combined_totals, import_results, write_combined_csv
+    from autograder.platforms.nbgrader_bridge import combined_totals, import_results, write_combined_csv
 
     root = klass
     ours = {r["student_id"]: (float(r["score"]), float(r["max_score"]))
@@ -263,7 +263,7 @@ def test_loading_leaves_the_gradebook_as_nbgrader_autograde_does(tmp_path):
     """The same class, once through `nbgrader autograde` (which runs the visible tests in the student's
     kernel) and once through our grader and `import_results`: the gradebooks must be the same. The
     reference passes every visible test and the stub none, so the scores agree too."""
-    from autograder.nbgrader_bridge import import_results
+    from autograder.platforms.nbgrader_bridge import import_results
 
     base = _course(tmp_path / "base")
     for who, src, stamp in (("ref", base / "solutions" / A, STAMPS["late"]),
@@ -317,7 +317,7 @@ def test_readme_gradebook_command_works_from_a_plain_shell(klass, tmp_path):
 
 
 def test_unreadable_timestamp_stops_the_load_naming_the_file(klass, tmp_path):
-    from autograder.nbgrader_bridge import import_results
+    from autograder.platforms.nbgrader_bridge import import_results
 
     root = tmp_path / "course"
     for name in ("submitted", "results"):

@@ -123,7 +123,7 @@ def test_a_gradebook_broken_by_the_old_order_is_repaired(graded, tmp_path):
 def test_zip_collect_with_the_course_pattern(tmp_path):
     """docs/grading-nbgrader.md: files named <student>_<YYYY-MM-DDTHHMM>_<notebook>.ipynb in
     downloaded/<assignment>/archive/ (loose or zipped) land in submitted/ with a timestamp to the minute."""
-    from autograder.latepolicy import LatePolicy, read_timestamp
+    from autograder.platforms.latepolicy import LatePolicy, read_timestamp
 
     root = tmp_path / "zc"
     shutil.copytree(REPO / "solutions" / A, root / "solutions" / A)

@@ -19,7 +19,7 @@ def _trees(v):
 
 
 def test_every_request_sent_while_grading_the_course_is_plain_data(graded_course):
-    from autograder.engine import ALLOWED_OPS
+    from autograder.core.engine import ALLOWED_OPS
 
     audit = graded_course.parent / "requests.jsonl"
     lines = [json.loads(l) for l in audit.read_text().splitlines()]

@@ -165,7 +165,7 @@ print("{name}: visible test passed")
 HIDDEN_TESTS = '''"""Hidden tests for solutions/{id}/{nb}.ipynb (book: {id})."""
 import numpy as np
 
-from autograder.api import check_array, check_unmodified, graded
+from autograder.core.api import check_array, check_unmodified, graded
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.shapes import arr, dims
 

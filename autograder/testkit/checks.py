@@ -2,14 +2,14 @@
 dtype, how many entries, the largest error) and nothing else; known-mistake hints are added by
 ``with_hint`` only where the check that failed is the one the hint is about.
 
-The basic checks live in ``autograder.api`` (below its ``# checks`` banner) and are re-exported here,
+The basic checks live in ``autograder.core.api`` (below its ``# checks`` banner) and are re-exported here,
 so that tests import every check from one place.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from autograder.api import (Fail, NotPlain, Remote, RemoteTensor, check_array, check_scalar, check_type,
+from autograder.core.api import (Fail, NotPlain, Remote, RemoteTensor, check_array, check_scalar, check_type,
                             check_unmodified, rel_error, unpack)
 
 __all__ = ["Fail", "NotPlain", "Remote", "RemoteTensor", "check_array", "check_scalar", "check_type",

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.api import Fail, StepFallback
-from autograder.engine import Missing, StudentError
-from autograder.wire import ProtocolError
+from autograder.core.api import Fail, StepFallback
+from autograder.core.engine import Missing, StudentError
+from autograder.sandbox.wire import ProtocolError
 
 # kind: (step forward, step backward, number of state arrays)
 SPECS = {"rnn": ("rnn_step_forward", "rnn_step_backward", 1),

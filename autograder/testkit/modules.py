@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from autograder.api import tensor
+from autograder.core.api import tensor
 
 from .checks import Fail, RemoteTensor, check_array, unpack
 from .mistakes import hint_gru, hint_lstm
@@ -248,8 +248,8 @@ def composed_run(sub, kind, ref, x, hx, tdt, douts=None):
     """The course's loop over the student's own cell class, loaded with the sequence's layer-0 weights
     and called step by step in their process: (outputs, grads) as ``ref_run`` gives them, or None when
     their cell cannot be built or run (then only the reference judges)."""
-    from autograder.engine import Missing, StudentError
-    from autograder.wire import ProtocolError
+    from autograder.core.engine import Missing, StudentError
+    from autograder.sandbox.wire import ProtocolError
 
     from .remote import remote_tensors
 

@@ -3,7 +3,7 @@ generator), made without sending any code there: the engine's own operations and
 (``sub.callback``) whose function runs here, on the trusted side."""
 from __future__ import annotations
 
-from autograder.api import Fail, Remote
+from autograder.core.api import Fail, Remote
 
 
 def _identity(*values):

@@ -3,15 +3,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.api import Fail, check_array, check_scalar, check_unmodified, graded, unpack
+from autograder.core.api import Fail, check_array, check_scalar, check_unmodified, graded, unpack
 from autograder.testkit.shapes import shapes
 from autograder.testkit.torchref import value_and_grads, vjp
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import LAYERS
-from autograder.api import StepFallback
-from autograder.engine import Missing, StudentError
+from autograder.core.api import StepFallback
+from autograder.core.engine import Missing, StudentError
 from autograder.testkit.compose import either
-from autograder.wire import ProtocolError
+from autograder.sandbox.wire import ProtocolError
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor
+from autograder.core.api import Fail, RemoteTensor, check_array, check_type, graded, tensor
 from autograder.testkit.shapes import shapes
 from autograder.testkit.torchref import vjp
 from autograder.testkit.manifest import forbidden

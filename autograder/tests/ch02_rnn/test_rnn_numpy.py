@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from autograder.testkit.shapes import shapes
-from autograder.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
+from autograder.core.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
 from autograder.testkit.checks import check_strict, with_hint
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import RNN_STEPS

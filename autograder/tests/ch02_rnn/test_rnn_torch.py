@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from autograder.testkit.shapes import shapes
-from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
+from autograder.core.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.modules import _same, composed_run
 from autograder.testkit.remote import mro_modules, remote_tensors

@@ -7,8 +7,8 @@ definition (the variant of Le, Jaitly and Hinton 2015, as in the contract).
 import numpy as np
 import torch
 
-from autograder.api import Fail, Remote, check_scalar, check_type, check_unmodified, graded, unpack
-from autograder.engine import Missing, StudentError
+from autograder.core.api import Fail, Remote, check_scalar, check_type, check_unmodified, graded, unpack
+from autograder.core.engine import Missing, StudentError
 from autograder.testkit.checks import check_strict
 from autograder.testkit.manifest import forbidden
 

@@ -6,7 +6,7 @@ gradients are clipped here by torch.nn.utils.clip_grad_norm_ and compared.
 import numpy as np
 import torch
 
-from autograder.api import Fail, RemoteTensor, check_array, check_scalar, graded, tensor
+from autograder.core.api import Fail, RemoteTensor, check_array, check_scalar, graded, tensor
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.remote import remote_iterator, remote_tensors
 

@@ -1,7 +1,7 @@
 """Hidden tests for solutions/ch05_gru/gru_numpy.ipynb (book: ch05_gru)."""
 import numpy as np
 
-from autograder.api import Fail, check_array, check_unmodified, graded, unpack
+from autograder.core.api import Fail, check_array, check_unmodified, graded, unpack
 from autograder.testkit.checks import check_grads, with_hint
 from autograder.testkit.mistakes import hint_bptt, hint_gru
 from autograder.testkit.numgrad import check_numgrad, numgrad

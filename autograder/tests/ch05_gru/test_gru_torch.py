@@ -8,7 +8,7 @@ states and the weights.
 """
 import numpy as np
 
-from autograder.api import graded
+from autograder.core.api import graded
 from autograder.testkit.modules import device_check, forward_check, init_check, random_shape
 from autograder.testkit.manifest import forbidden
 

@@ -8,7 +8,7 @@ torch.nn's bidirectional RNN and LSTM with the same weights, in float64, in this
 import numpy as np
 import torch
 
-from autograder.api import Fail, check_array, check_unmodified, graded, unpack
+from autograder.core.api import Fail, check_array, check_unmodified, graded, unpack
 from autograder.testkit.shapes import seq_dims
 from autograder.testkit.manifest import forbidden
 

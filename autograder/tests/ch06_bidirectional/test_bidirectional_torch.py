@@ -6,8 +6,8 @@ RNN, GRU and LSTM from scratch with num_layers and bidirectional, against torch.
 import numpy as np
 import torch
 
-from autograder.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
-from autograder.engine import StudentError
+from autograder.core.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
+from autograder.core.engine import StudentError
 from autograder.testkit.shapes import seq_dims
 from autograder.testkit.manifest import forbidden
 

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from autograder.api import Fail, RemoteTensor, check_type, graded, tensor
+from autograder.core.api import Fail, RemoteTensor, check_type, graded, tensor
 from autograder.testkit.heldout import heldout_digits
 from autograder.testkit.manifest import forbidden
 

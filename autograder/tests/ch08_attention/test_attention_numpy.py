@@ -8,7 +8,7 @@ student's process (``call_keep``) and is handed back to the student's backward.
 """
 import numpy as np
 
-from autograder.api import Fail, check_array, check_unmodified, graded, unpack
+from autograder.core.api import Fail, check_array, check_unmodified, graded, unpack
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.numgrad import check_numgrad, numgrad
 from autograder.testkit.reference.attention import (additive_ref, additive_variants, attention_ref,

@@ -8,7 +8,7 @@ module. Gradients enter through every output; they are compared on every input a
 import numpy as np
 import torch
 
-from autograder.api import Fail, RemoteTensor, check_array, graded, tensor, unpack
+from autograder.core.api import Fail, RemoteTensor, check_array, graded, tensor, unpack
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.attention import (bahdanau_ref, decoder_step_ref, self_attention_ref,
                                                     self_attention_variants, which_variant)

@@ -8,7 +8,7 @@ and goes back to their ctc_backward.
 """
 import numpy as np
 
-from autograder.api import Fail, Remote, check_array, check_unmodified, graded, unpack
+from autograder.core.api import Fail, Remote, check_array, check_unmodified, graded, unpack
 from autograder.testkit.checks import with_hint
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference import ctc as ref

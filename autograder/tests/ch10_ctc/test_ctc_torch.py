@@ -11,7 +11,7 @@ import re
 import numpy as np
 import torch
 
-from autograder.api import Fail, RemoteTensor, check_array, graded, tensor
+from autograder.core.api import Fail, RemoteTensor, check_array, graded, tensor
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.ctc import log_softmax
 

@@ -18,13 +18,13 @@ policy, which hidden tests mirror the notebook's visible tests).
 Running (inside Gradescope's container; ``AUTOGRADER_ROOT`` moves ``/autograder`` elsewhere, as the
 tests do)::
 
-    python -m autograder.gradescope run [--root /autograder]
+    python -m autograder.platforms.gradescope run [--root /autograder]
 
 finds the notebooks in the upload (at its top, in folders, or in a ``.zip``, extracted safely), lays them
 out as nbgrader's ``submitted/<student>/<assignment>/`` and calls the grader's documented command line,
 ``python -m autograder grade SUBMITTED --out RESULTS --assignment A``, then writes Gradescope's
 ``results.json`` from the grader's (the CONTRACT's keys plus ``subtotals``, ``notebooks``, ``isolation``),
-applying the course's late policy (``autograder.latepolicy``).
+applying the course's late policy (``autograder.platforms.latepolicy``).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parent
+PKG = Path(__file__).resolve().parents[1]  # the autograder package
 REPO = PKG.parent
 CONFIG = "gradescope.json"
 VISIBILITY = ("visible", "after_due_date", "after_published", "hidden")  # from the least to the most hidden
@@ -97,7 +97,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 cd "$SRC" && "$VPY" -c "
 import torch, numpy, yaml, matplotlib, sklearn, tqdm
 assert torch.__version__ == '__TORCH_VERSION__+cpu' and not torch.cuda.is_available(), torch.__version__
-from autograder import runner
+from autograder.core import runner
 assert any(n.tests for n in runner.load_assignment('__ASSIGNMENT__'))
 print('setup.sh: Python', __import__('sys').version.split()[0], '| torch', torch.__version__,
       '| numpy', numpy.__version__, '| the hidden tests of __ASSIGNMENT__ load')
@@ -118,7 +118,7 @@ fi
 mkdir -p "$ROOT/results"
 # The course's secret (held-out data redrawn with it): the instructor's, so that Gradescope grades as they do.
 if [ -f "$ROOT/source/course-secret" ]; then export AUTOGRADER_SECRET_FILE="$ROOT/source/course-secret"; fi
-cd "$ROOT/source" && exec "$PY" -m autograder.gradescope run --root "$ROOT"
+cd "$ROOT/source" && exec "$PY" -m autograder.platforms.gradescope run --root "$ROOT"
 """
 
 
@@ -192,7 +192,7 @@ def mirror_tests(assignment: str) -> list[str]:
     """The hidden tests that mirror the release notebooks' visible tests: for each graded name that a
     visible test cell uses, its first hidden test (by the course's convention ``test_<name>_parity`` /
     ``_values``: the plain check of values the visible test also makes). Needs the hidden tests."""
-    from . import runner
+    from ..core import runner
 
     shown = []
     for nbt in runner.load_assignment(assignment):
@@ -256,7 +256,7 @@ def build_zip(assignment: str, out: Path, *, late_policy: dict | None = None, vi
         for f in release:
             _add(z, f"exercises/{assignment}/{f.name}", f.read_bytes())
         if any("heldout" in f.read_text() for f in (PKG / "tests" / assignment).glob("*.py")):
-            from .testkit import heldout  # the instructor's secret: Gradescope redraws held-out data as they do
+            from ..testkit import heldout  # the instructor's secret: Gradescope redraws held-out data as they do
 
             _add(z, "course-secret", heldout.course_secret())
     tmp.replace(out)
@@ -661,7 +661,7 @@ def run(root: Path) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m autograder.gradescope")
+    ap = argparse.ArgumentParser(prog="python -m autograder.platforms.gradescope")
     ap.add_argument("command", choices=["run"])
     ap.add_argument("--root", type=Path, default=Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")))
     a = ap.parse_args(argv)

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from .wire import MAX_STRING, ProtocolError, array_to_bytes, bytes_to_array
+from ..sandbox.wire import MAX_STRING, ProtocolError, array_to_bytes, bytes_to_array
 
 
 # ------------------------------------------------------------------------------ registry

@@ -10,7 +10,7 @@ names, ``importlib.import_module``/``__import__`` with constant strings and ``sy
 What cannot be resolved (``getattr`` on a forbidden module with a computed name, a computed import,
 ``exec``/``eval``/``compile``) is refused as such. Comments and strings never match: they are not in
 the tree. The sandbox also replaces the forbidden names by guards before student code runs
-(``student_side._block``); this check is the rule, and its message names the thing and the place.
+(``autograder/sandbox/guards.py``); this check is the rule, and its message names the thing and the place.
 
 Resolution alone misses an expression it cannot follow (``[torch][0]._VF``), so forbidden things are
 also refused **by identifier**, wherever they hang (``identifiers``): an attribute, a ``getattr`` with a

@@ -25,10 +25,11 @@ import numpy as np
 
 from . import api, notebook, policy
 from .engine import Budget, ChildGone, Limits, Missing, Notebook, StudentError, Zygote
-from .wire import ProtocolError
+from ..sandbox.wire import ProtocolError
 
-REPO = Path(__file__).resolve().parent.parent
-TESTS_DIR = Path(__file__).resolve().parent / "tests"
+PKG = Path(__file__).resolve().parents[1]  # autograder/
+REPO = PKG.parent
+TESTS_DIR = PKG / "tests"
 RELEASE_DIR = Path(os.environ.get("AUTOGRADER_RELEASE_DIR") or REPO / "exercises")  # the released notebooks
 VERSION = "2"
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
@@ -64,7 +65,7 @@ def tests_fingerprint(name: str) -> str:
     module of ``autograder/``, the hidden tests and their kit included), the course library the
     sandbox imports, and the release notebooks. Changing any of them regrades."""
     h = hashlib.sha256(VERSION.encode())
-    pkg = Path(__file__).resolve().parent
+    pkg = PKG
     for f in sorted(pkg.rglob("*.py")):
         rel = f.relative_to(pkg)
         if rel.parts[0] == "tests" and len(rel.parts) > 2 and rel.parts[1] != name:
@@ -75,7 +76,7 @@ def tests_fingerprint(name: str) -> str:
     for f in sorted((RELEASE_DIR / name).glob("*.ipynb")):
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     if any("heldout" in f.read_text() for f in (pkg / "tests" / name).glob("*.py")):
-        from .testkit import heldout  # held-out data perturbed with the course's secret: a new secret regrades
+        from ..testkit import heldout  # held-out data perturbed with the course's secret: a new secret regrades
 
         h.update(b"secret\0" + hashlib.sha256(str(heldout.seed_for("fingerprint")).encode()).digest())
     return h.hexdigest()[:16]
@@ -484,7 +485,7 @@ def preflight(zygote: Zygote, limits: Limits) -> None:
                     "namespaces): student code could read the hidden tests and rewrite results. Install "
                     "bubblewrap or run as root (a container), or pass --allow-weak-isolation to grade "
                     "anyway (recorded in every result)")
-    secrets_to_try = [str(REPO / "autograder" / "api.py"), str(REPO / "chapters.yml")]
+    secrets_to_try = [str(PKG / "core" / "api.py"), str(REPO / "chapters.yml")]
     nb = Notebook(zygote, [(0, PREFLIGHT)], limits, Budget(120), block=[])
     try:
         try:
@@ -496,9 +497,9 @@ def preflight(zygote: Zygote, limits: Limits) -> None:
         except (ChildGone, StudentError, Missing, ProtocolError, RuntimeError, ValueError) as e:
             msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
             hint = ""
-            from . import sandbox
+            from . import launch
 
-            closed = next(filter(None, (sandbox.unreadable_parent(r) for r in (sys.executable, sys.base_prefix))), None)
+            closed = next(filter(None, (launch.unreadable_parent(r) for r in (sys.executable, sys.base_prefix))), None)
             if closed:
                 hint = (f" (the interpreter {os.path.realpath(sys.executable)} lies under {closed}, which an "
                         f"unprivileged user cannot enter: `chmod o+x {closed}`, or make the virtual environment "

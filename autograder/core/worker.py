@@ -1,6 +1,6 @@
 """A grading worker: a process of the trusted side that grades the jobs its run sends it.
 
-Started by ``classrun.run_local`` as ``python -m autograder.worker``, it dies with the run that
+Started by ``classrun.run_local`` as ``python -m autograder.core.worker``, it dies with the run that
 started it (PR_SET_PDEATHSIG, set before exec), and its zygote dies with it (bubblewrap's
 ``--die-with-parent``), and every child with its zygote (PID namespaces): a ``kill -9`` of the run
 leaves nothing behind. Jobs and result documents travel as length-prefixed pickles on its

@@ -1,7 +1,7 @@
 """Ending every process of one uid, however it detached. Shared by both sides of the trust boundary:
-the zygote (``student_side.py``) sweeps a child's uid when its notebook ends, and the trusted side
+the zygote (``zygote.py``) sweeps a child's uid when its notebook ends, and the trusted side
 sweeps the uids of a zygote its watchdog had to kill. Nothing else: no grading logic, no imports of
-the rest of the package (the sandbox gets a copy of this file, ``wire.py`` and ``student_side.py``).
+the trusted side (the sandbox gets a copy of this package, ``autograder/sandbox/``).
 
 A process of the uid calls ``kill(-1, SIGKILL)``: the kernel signals, in one call, every process that
 process may signal, that is every process of the same uid. Repeated until ``/proc`` shows none (a

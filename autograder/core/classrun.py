@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import feedback, runner
+from . import feedback, pools, runner
 from .engine import Limits
 
 
@@ -114,33 +114,22 @@ def append_log(out: Path, msg: str) -> None:
         pass
 
 
-def rebuild_grades_csv(out: Path, submitted: Path | None = None, late_policy=None) -> int:
+def rebuild_grades_csv(out: Path, submitted: Path | None = None, stamp_late=None) -> int:
     """grades.csv from every results.json under ``out``; returns the number of rows.
 
-    With ``late_policy`` (autograder/latepolicy.py), each results.json first gets its lateness (``late``)
-    and its score after the penalty (``final_score``) from ``submitted/<student>/<assignment>/timestamp.txt``,
-    and grades.csv gets the columns ``final_score, late, minutes_late, late_penalty``. With ``submitted``, a
-    result whose submission or hidden tests changed since it was graded (e.g. other students after
-    ``--only``) is marked ``stale`` in grades.csv and named on stderr."""
-    from . import latepolicy
-
+    With ``stamp_late`` (a callable ``(result, submission folder or None) -> changed``, e.g. the late
+    policy's ``autograder.platforms.latepolicy.stamper``), each results.json first gets its lateness
+    (``late``) and its score after the penalty (``final_score``), and grades.csv gets the columns
+    ``final_score, late, minutes_late, late_penalty``. With ``submitted``, a result whose submission or
+    hidden tests changed since it was graded (e.g. other students after ``--only``) is marked ``stale``
+    in grades.csv and named on stderr."""
     rows, stale = [], []
     for p in sorted(out.glob("*/*/results.json")):
         try:
             r = json.loads(p.read_text(encoding="utf-8"))
             s, a = str(r["student_id"]), str(r["assignment"])
-            if late_policy is not None:
-                folder = submitted / s / a if submitted is not None else None
-                try:
-                    when = latepolicy.read_timestamp(folder) if folder is not None else None
-                except ValueError:
-                    when = None
-                    runner.log(f"{s}/{a}: timestamp.txt is not a time (e.g. 2026-10-01 17:00:00 UTC): "
-                               "graded as on time")
-                if when is None and isinstance(r.get("late"), dict):
-                    when = r["late"].get("submitted")
-                if latepolicy.stamp(r, late_policy, when):
-                    atomic_write(p, json.dumps(r, indent=1, ensure_ascii=False, sort_keys=False))
+            if stamp_late is not None and stamp_late(r, submitted / s / a if submitted is not None else None):
+                atomic_write(p, json.dumps(r, indent=1, ensure_ascii=False, sort_keys=False))
             is_stale = False
             if submitted is not None and (submitted / s / a).is_dir() and r.get("submission_hash"):
                 try:
@@ -267,105 +256,11 @@ def discover(submitted: Path, assignment: str | None, only: list[str] | None, su
 
 
 # ---------------------------------------------------------------------------- the pool
-def _die_with_parent() -> None:
-    import ctypes
-
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    os.setpgid(0, 0)  # Ctrl-C reaches the run, which stops its workers itself
-
-
-class _Worker:
-    def __init__(self):
-        from . import worker
-
-        self.codec = worker
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, cwd=runner.REPO, preexec_fn=_die_with_parent)
-        self.job = None
-        self.ready = False
-
-    def give(self, job, limits) -> None:
-        self.job = job
-        self.since = time.monotonic()
-        self.codec.send(self.proc.stdin.fileno(), (job, limits))
-
-    def kill(self) -> None:
-        try:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        except Exception:
-            pass
-
-
-BACKSTOP = 2 * runner.WATCHDOG_GRACE + 30  # seconds past a submission's budget before its worker is killed
-
-
-def run_local(jobs: list[Job], workers: int, limits: Limits, on_done) -> None:
-    """Grade ``jobs`` on ``workers`` worker processes; ``on_done(doc)`` for each, in this process."""
-    import select
-
-    todo = list(reversed(jobs))
-    retried: set[int] = set()
-    pool = [_Worker() for _ in range(workers)]
-    try:
-        busy = 0
-        while todo or busy:
-            for w in pool:
-                if w.ready and w.job is None and todo:
-                    w.give(todo.pop(), limits)
-                    busy += 1
-            for i, w in enumerate(pool):  # the last line of defence: a worker stuck past every limit
-                if w.job is not None and time.monotonic() - w.since > limits.submission_seconds + BACKSTOP:
-                    job = w.job
-                    w.kill()
-                    pool[i] = _Worker()
-                    busy -= 1
-                    on_done(runner.timeout_document(job.student, job.assignment, job.h, limits))
-            fds = {w.proc.stdout.fileno(): w for w in pool}
-            ready, _, _ = select.select(list(fds), [], [], 1.0)
-            for fd in ready:
-                w = fds[fd]
-                msg = w.codec.receive(fd)
-                if msg is None:  # the worker died (never expected): its job once more, on a new worker
-                    job = w.job
-                    w.kill()
-                    pool[pool.index(w)] = _Worker()
-                    if job is not None:
-                        busy -= 1
-                        if id(job) in retried:
-                            on_done(runner.fault_document(job.student, job.assignment, job.h, "unknown",
-                                                          "the grading worker died twice on this submission"))
-                        else:
-                            retried.add(id(job))
-                            todo.append(job)
-                    continue
-                if msg == "ready":
-                    w.ready = True
-                    continue
-                w.job = None
-                busy -= 1
-                on_done(msg)
-    finally:
-        for w in pool:
-            try:
-                w.proc.stdin.close()
-            except Exception:
-                pass
-        for w in pool:
-            if w.proc.poll() is None and w.job is not None:
-                w.kill()
-        for w in pool:
-            try:
-                w.proc.wait(timeout=15)
-            except Exception:
-                w.kill()
-
-
 # ---------------------------------------------------------------------------- the run
 def grade_class(submitted: Path, out: Path, assignment: str | None = None, workers: int = 1,
                 force: bool = False, limits: Limits | None = None, progress: bool = True,
                 scheduler: str | None = None, only: list[str] | None = None, wait: bool = False,
-                late_policy=None) -> Summary:
+                stamp_late=None) -> Summary:
     limits = limits or Limits()
     summary = Summary()
     try:
@@ -404,11 +299,11 @@ def grade_class(submitted: Path, out: Path, assignment: str | None = None, worke
                 runner.log(f"WARNING: no release for {a} (exercises/{a}/ is missing): every cell of each "
                            "submission runs as written and read-only cells are not protected")
                 append_log(out, f"no release for {a}")
-        from . import sandbox
+        from . import launch
 
-        if not sandbox.bwrap_usable():
-            runner.log(sandbox.isolation_description())
-            sandbox.lock_secrets([submitted, out])  # as root: root-only before any student code runs
+        if not launch.bwrap_usable():
+            runner.log(launch.isolation_description())
+            launch.lock_secrets([submitted, out])  # as root: root-only before any student code runs
         bar = _bar(progress, len(jobs))
 
         def on_done(doc):
@@ -420,17 +315,16 @@ def grade_class(submitted: Path, out: Path, assignment: str | None = None, worke
                 bar.update(1)
 
         if jobs:
-            if scheduler:
-                from .distributed import run_on_dask
-
-                run_on_dask(scheduler, jobs, limits, on_done)
-            else:
-                run_local(jobs, max(1, min(workers, len(jobs))), limits, on_done)
+            pool = pools.DaskPool(scheduler) if scheduler else pools.LocalPool(max(1, min(workers, len(jobs))))
+            try:
+                pool.run(jobs, limits, on_done)
+            except pools.PoolError as e:
+                raise RunError(str(e)) from None
         if bar is not None:
             bar.close()
-        rebuild_grades_csv(out, submitted, late_policy)  # while the lock is held: the next run waits for a whole file
+        rebuild_grades_csv(out, submitted, stamp_late)  # while the lock is held: the next run waits for a whole file
     except Interrupted as e:
-        _finish(out, submitted=submitted, late_policy=late_policy)
+        _finish(out, submitted=submitted, stamp_late=stamp_late)
         runner.log(f"interrupted ({e}): results written so far are kept; grades.csv rebuilt from them")
         raise
     except RunError:
@@ -444,9 +338,9 @@ def grade_class(submitted: Path, out: Path, assignment: str | None = None, worke
     return summary
 
 
-def _finish(out: Path, quiet: bool = False, submitted: Path | None = None, late_policy=None) -> None:
+def _finish(out: Path, quiet: bool = False, submitted: Path | None = None, stamp_late=None) -> None:
     try:
-        rebuild_grades_csv(out, submitted, late_policy)
+        rebuild_grades_csv(out, submitted, stamp_late)
     except RunError as e:
         if not quiet:
             runner.log(str(e))

@@ -1,10 +1,10 @@
-"""Starting the zygote (``student_side.py``): inside bubblewrap when available, else a plain process.
+"""Starting the zygote (``autograder/sandbox/zygote.py``): inside bubblewrap when available, else a plain process.
 
 The sandbox sees the Python installation and its site-packages (read-only), the course library
 ``rnnlib`` (read-only), a private /tmp, no network, its own PID namespace, and nothing of the
 repository besides: not ``solutions/``, not ``autograder/``, not other students' files. Held-out data
 (``HELD_OUT``) is replaced by its public part. Each child the zygote forks then enters namespaces of
-its own (see ``student_side.py``).
+its own (see ``autograder/sandbox/``).
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SIDE_FILES = ("student_side.py", "wire.py", "reaper.py")  # all of autograder/ that enters the sandbox
+REPO = Path(__file__).resolve().parents[2]
+SIDE = Path(__file__).resolve().parents[1] / "sandbox"  # the package that enters the sandbox, all of it
 # Data files inside installed packages whose tail is a hidden test's held-out set: the sandbox sees
 # only the first N rows (chapter 7 trains on digits[:1400] and is graded on the rest).
 HELD_OUT = {("sklearn", "datasets/data/digits.csv.gz"): 1400}
@@ -237,8 +237,9 @@ def _held_out_binds(hostdir: Path):
 
 def zygote_command(hostdir: Path, control_fd: int) -> tuple[list[str], dict, bool, str]:
     """(argv, env, sandboxed, wanted per-child mode) for one zygote, which reads fd ``control_fd``."""
-    for name in SIDE_FILES:
-        shutil.copy(Path(__file__).with_name(name), hostdir / name)
+    (hostdir / "sandbox").mkdir(exist_ok=True)
+    for f in SIDE.glob("*.py"):
+        shutil.copy(f, hostdir / "sandbox" / f.name)
     env = {k: v for k, v in os.environ.items()
            if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TZ")}
     env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
@@ -248,8 +249,8 @@ def zygote_command(hostdir: Path, control_fd: int) -> tuple[list[str], dict, boo
     if bwrap_usable():
         argv = [bwrap_path(), *_bwrap_args(hostdir), sys.executable, "-I", "-S", "-c",
                 "import site, sys; site.main(); sys.path.insert(0, '/course'); "
-                "sys.argv = ['zygote']; sys.path.insert(0, '/grader'); import student_side; "
-                f"student_side.zygote_main({control_fd}, {wanted!r}, {keep!r})"]
+                "sys.argv = ['zygote']; sys.path.insert(0, '/grader'); from sandbox import zygote; "
+                f"zygote.zygote_main({control_fd}, {wanted!r}, {keep!r})"]
         return argv, env, True, wanted
     # No bubblewrap: a plain process in a scratch directory; children still get what the kernel allows
     # (as root: namespaces and a fresh uid, or in a container a fresh uid alone, secrets root-only).
@@ -258,11 +259,11 @@ def zygote_command(hostdir: Path, control_fd: int) -> tuple[list[str], dict, boo
     env["HOME"] = str(hostdir)
     env["MPLCONFIGDIR"] = str(hostdir / "mpl")
     # Held-out data: the originals become root-only, and each child sees the public part instead (in
-    # its own mount namespace, or, in a container, from the zygote's memory: see student_side.py).
+    # its own mount namespace, or, in a container, from the zygote's memory: see autograder/sandbox/zygote.py).
     held = [(str(src), str(dst)) for src, dst in _held_out_binds(hostdir)]
     if os.geteuid() == 0:
         for src, _ in held:
             _lock(Path(src))
-    argv = [sys.executable, str(hostdir / "student_side.py"), str(control_fd), wanted, json.dumps(keep),
-            json.dumps(held)]
+    argv = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from sandbox import zygote; "
+            "zygote.main(sys.argv[2:])", str(hostdir), str(control_fd), wanted, json.dumps(keep), json.dumps(held)]
     return argv, env, False, wanted

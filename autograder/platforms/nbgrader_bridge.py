@@ -46,8 +46,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import notebook as nbmod
-from . import classrun, latepolicy, runner
+from ..core import notebook as nbmod
+from ..core import classrun, runner
+from . import latepolicy
 
 
 def cell_functions(nb: dict) -> dict[str, list[str]]:

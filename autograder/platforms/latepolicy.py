@@ -369,7 +369,7 @@ def find(path: str | Path | None = None, root: str | Path | None = None) -> Late
     nbgrader's), else in the current directory, else in the course repository; none: ``LatePolicy.none()``."""
     if path is not None:
         return LatePolicy.load(path)
-    for d in ([Path(root)] if root is not None else []) + [Path.cwd(), Path(__file__).resolve().parent.parent]:
+    for d in ([Path(root)] if root is not None else []) + [Path.cwd(), Path(__file__).resolve().parents[2]]:
         if (d / DEFAULT_FILE).is_file():
             return LatePolicy.load(d / DEFAULT_FILE)
     return LatePolicy.none()
@@ -417,3 +417,22 @@ def stamp(doc: dict, policy: LatePolicy, submitted: datetime | str | None) -> bo
     changed = doc.get("late") != rec or doc.get("final_score") != final
     doc["late"], doc["final_score"] = rec, final
     return changed
+
+
+def stamper(policy: LatePolicy, log=None):
+    """The class run's hook (``classrun.rebuild_grades_csv``): ``stamp_late(result, folder) -> changed``
+    stamps a results document with its lateness under ``policy``, the submission time read from
+    ``folder/timestamp.txt`` (or the one the document already holds)."""
+    def stamp_late(r: dict, folder) -> bool:
+        try:
+            when = read_timestamp(folder) if folder is not None else None
+        except ValueError:
+            when = None
+            if log is not None:
+                log(f"{r.get('student_id')}/{r.get('assignment')}: timestamp.txt is not a time "
+                    "(e.g. 2026-10-01 17:00:00 UTC): graded as on time")
+        if when is None and isinstance(r.get("late"), dict):
+            when = r["late"].get("submitted")
+        return stamp(r, policy, when)
+
+    return stamp_late

@@ -1,6 +1,6 @@
 """The trusted side of a grading job: one zygote per worker, one fresh child per notebook.
 
-``Zygote`` owns the sandboxed zygote process (``student_side.py``) and its control channel.
+``Zygote`` owns the sandboxed zygote process (``autograder/sandbox/zygote.py``) and its control channel.
 ``Zygote.spawn(job)`` hands the zygote one end of a new socket pair and returns a ``Child``: a
 notebook's process, reached only through that socket. ``Child.request(...)`` sends one request with
 a fresh id and waits, under a deadline, for the reply with that id. Every way a child can end (exit,
@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import sandbox
-from .wire import MAX_FRAME, FrameReader, ProtocolError, encode_frame
+from . import launch
+from ..sandbox.wire import MAX_FRAME, FrameReader, ProtocolError, encode_frame
 
 
 @dataclass
@@ -151,7 +151,7 @@ class Zygote:
     def _spawn(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="autograder-zygote-"))
         self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv, env, self.sandboxed, _ = sandbox.zygote_command(self.tmp, theirs.fileno())
+        argv, env, self.sandboxed, _ = launch.zygote_command(self.tmp, theirs.fileno())
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, env=env, cwd=self.tmp,
                                      pass_fds=(theirs.fileno(),), start_new_session=True)
@@ -160,8 +160,8 @@ class Zygote:
         if msg.get("ev") != "ready":
             raise RuntimeError(f"sandbox did not start: {msg}")
         self.ns_mode = msg.get("ns_mode", "none")
-        self.description = sandbox.isolation_description(self.ns_mode)
-        self.isolation = sandbox.isolation_level(self.sandboxed, self.ns_mode)
+        self.description = launch.isolation_description(self.ns_mode)
+        self.isolation = launch.isolation_level(self.sandboxed, self.ns_mode)
 
     def _control(self, deadline: float, what: str) -> dict:
         """The next control event (blocking until ``deadline``)."""
@@ -267,7 +267,7 @@ class Zygote:
         except OSError:
             pass
         if getattr(self, "ns_mode", None) == "uid":
-            from . import reaper
+            from ..sandbox import reaper
 
             for uid in self.used_uids():
                 reaper.sweep_uid(uid)

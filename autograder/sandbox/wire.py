@@ -1,8 +1,8 @@
 """The wire format between the trusted grader and the student's sandboxed process.
 
 Shared by both sides of the trust boundary, and nothing else: no grading logic, no expected values,
-no imports of the rest of the package (the sandbox gets a copy of this file and of
-``student_side.py``, and nothing more of ``autograder/``).
+no imports of the trusted side (the sandbox gets a copy of ``autograder/sandbox/``, and nothing more
+of ``autograder/``).
 
 A frame is ``[u32 header length][header: JSON object][u32 blob count]([u64 length][bytes])*``.
 Arrays travel as ``.npy`` bytes read with ``allow_pickle=False``. The reader enforces its bounds on the
