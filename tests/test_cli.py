@@ -115,11 +115,11 @@ def test_weak_isolation_is_refused_unless_the_instructor_allows_it():
     namespaces), the preflight stops the run in one line; --allow-weak-isolation grades anyway."""
     import pytest
 
-    from autograder.core import runner
+    from autograder.core import job
     from autograder.core.engine import Limits
 
     class Weak:
         isolation = "weak"
 
-    with pytest.raises(runner.Unfit, match="--allow-weak-isolation"):
-        runner.preflight(Weak(), Limits())
+    with pytest.raises(job.Unfit, match="--allow-weak-isolation"):
+        job.preflight(Weak(), Limits())

@@ -18,13 +18,12 @@ import json
 import os
 import signal
 import stat
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import feedback, pools, runner
+from . import feedback, pools, runner, submission
 from .engine import Limits
 
 
@@ -42,7 +41,7 @@ class Interrupted(Exception):
 class Job:
     student: str
     assignment: str
-    sub: runner.Submitted
+    sub: submission.Submitted
     h: str
 
 
@@ -227,7 +226,7 @@ def discover(submitted: Path, assignment: str | None, only: list[str] | None, su
                 summary.warnings.append(f"{e.name}: not graded (a name starting with '.' is not a student's folder)")
                 continue
             if not stat.S_ISDIR(st.st_mode):
-                summary.warnings.append(f"{e.name}: not graded ({runner._kind(st.st_mode)}, not a student's folder)")
+                summary.warnings.append(f"{e.name}: not graded ({submission._kind(st.st_mode)}, not a student's folder)")
                 continue
             students.append(e.name)
     if only:

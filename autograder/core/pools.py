@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from . import runner, worker
+from . import job, runner, worker
 
 
 class PoolError(Exception):
@@ -55,7 +55,7 @@ class _Worker:
             pass
 
 
-BACKSTOP = 2 * runner.WATCHDOG_GRACE + 30  # seconds past a submission's budget before its worker is killed
+BACKSTOP = 2 * job.WATCHDOG_GRACE + 30  # seconds past a submission's budget before its worker is killed
 
 
 class LocalPool:
@@ -86,7 +86,7 @@ def run_local(jobs: list, workers: int, limits, on_done) -> None:
                     w.kill()
                     pool[i] = _Worker()
                     busy -= 1
-                    on_done(runner.timeout_document(job.student, job.assignment, job.h, limits))
+                    on_done(job.timeout_document(job.student, job.assignment, job.h, limits))
             fds = {w.proc.stdout.fileno(): w for w in pool}
             ready, _, _ = select.select(list(fds), [], [], 1.0)
             for fd in ready:
@@ -141,7 +141,7 @@ def _grade_remote(student, assignment, sub, h, limits) -> dict:
             pass
         _LIMITED = True
 
-    return runner.grade_job(student, assignment, sub, h, limits)
+    return job.grade_job(student, assignment, sub, h, limits)
 
 
 class DaskPool:

@@ -1,6 +1,6 @@
 """A grading worker: a process of the trusted side that grades the jobs its run sends it.
 
-Started by ``classrun.run_local`` as ``python -m autograder.core.worker``, it dies with the run that
+Started by ``pools.LocalPool`` as ``python -m autograder.core.worker``, it dies with the run that
 started it (PR_SET_PDEATHSIG, set before exec), and its zygote dies with it (bubblewrap's
 ``--die-with-parent``), and every child with its zygote (PID namespaces): a ``kill -9`` of the run
 leaves nothing behind. Jobs and result documents travel as length-prefixed pickles on its
@@ -58,7 +58,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run decides what an interrupt means
     results = os.dup(1)
     os.dup2(2, 1)  # a stray print cannot corrupt the result channel
-    from . import runner
+    from . import job as jobs
 
     try:
         _limit_memory()
@@ -68,10 +68,10 @@ def main() -> None:
     while True:
         msg = receive(0)
         if msg is None:
-            runner.close_worker()
+            jobs.close_worker()
             return
         job, limits = msg
-        send(results, runner.grade_job(job.student, job.assignment, job.sub, job.h, limits))
+        send(results, jobs.grade_job(job.student, job.assignment, job.sub, job.h, limits))
 
 
 if __name__ == "__main__":
