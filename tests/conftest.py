@@ -1,7 +1,10 @@
 """Shared fixtures and test tiers.
 
-Fixtures: the book built once per session (``built_book``), the whole course graded once (reference
-and stubs, ``graded_course``). The grading harness itself is ``tools/course.py``.
+Fixtures: the book built once per run (``built_book``), the whole course graded once (reference
+and stubs, ``graded_course``). The grading harness itself is ``tools/course.py``. ``make test`` runs the
+suite on 2 pytest-xdist workers, one test file per worker at a time (``--dist loadfile``: a file's own
+fixtures are built once); what several files share is built once for the whole run by whichever
+worker needs it first, under a file lock (``once``), and the other worker reuses it.
 
 Tiers (markers, set here from what a test uses, so that no test file has to remember them):
 - ``book``: needs the built book (the ``built_book`` fixture);
@@ -30,7 +33,7 @@ from tools.course import make_class  # noqa: E402,F401  (re-exported for the tes
 
 # The chapters with exercises, from chapters.yml (the one list).
 CHAPTERS = manifest.chapter_ids("exercises")
-SLOW_MODULES = {"test_mutation", "test_messages", "test_adversarial", "test_nbgrader_bridge", "test_cli", "test_walkthrough",
+SLOW_MODULES = {"test_mutation", "test_messages", "test_adversarial", "test_container", "test_nbgrader_bridge", "test_cli", "test_walkthrough",
                 "test_experiments", "test_runs", "test_publish", "test_gradescope", "test_export", "test_platforms", "test_nbgrader_orders"}
 SLOW_TESTS = {"test_exercises_match_nbgrader_release"}  # runs nbgrader once per chapter
 BROWSER_MODULES = {"test_browser"}
@@ -51,10 +54,35 @@ def run_grader(submitted: Path, out: Path, *args: str, timeout: float = 900, wra
     return course.grade(submitted, out, *args, timeout=timeout, wrap=wrap)
 
 
+def once(tmp_path_factory, name: str, make):
+    """``make(folder)`` run once for the whole test run, even across xdist workers: the first worker to
+    get here makes it (under a lock) and records the path it returned; the others wait and reuse it. A
+    make that fails records nothing, so the next one tries again (and fails with its own message)."""
+    import json
+
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by every worker of this run
+    done = base / f"{name}.done"
+    with FileLock(str(base / f"{name}.lock")):
+        if done.is_file():
+            return Path(json.loads(done.read_text()))
+        folder = base / name
+        folder.mkdir(exist_ok=True)
+        value = make(folder)
+        done.write_text(json.dumps(str(value)))
+        return value
+
+
 @pytest.fixture(scope="session")
 def graded_course(tmp_path_factory):
     """Every chapter's reference notebooks (student 'reference') and released stubs ('stub')."""
-    root = tmp_path_factory.mktemp("course")
+    return once(tmp_path_factory, "course", _grade_the_course)
+
+
+def _grade_the_course(root: Path) -> Path:
     sub = make_class(root / "submitted", {
         "reference": {c: REPO / "solutions" / c for c in CHAPTERS},
         "stub": {c: REPO / "exercises" / c for c in CHAPTERS},
@@ -74,13 +102,17 @@ def load_results(out: Path, student: str, assignment: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def built_book():
-    """Build the executed book once per session (warnings are errors); returns _build/html.
+def built_book(tmp_path_factory):
+    """Build the executed book once per run (warnings are errors); returns _build/html.
 
     With RNNBOOK_PREBUILT=1, reuse the build that `make book` just made in the same CI run (its log is
     _build/book.log) instead of building a second time."""
     if os.environ.get("SKIP_BOOK"):
         pytest.skip("SKIP_BOOK is set")
+    return once(tmp_path_factory, "book", _build_the_book)
+
+
+def _build_the_book(_folder: Path) -> Path:
     (REPO / "_build").mkdir(exist_ok=True)
     if os.environ.get("RNNBOOK_PREBUILT"):
         log = REPO / "_build" / "book.log"

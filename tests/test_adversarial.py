@@ -842,16 +842,21 @@ def test_forbidden_names_are_unusable_in_the_sandbox(zygote):
         nb.close()
 
 
-def test_results_cache_key_covers_the_graders_own_code(tmp_path):
+def test_results_cache_key_covers_the_graders_own_code(tmp_path, monkeypatch):
+    """Any change to a file of the grader's package changes the key (checked on a copy of the package:
+    a probe written into the repository would change the key of every run going on beside this test)."""
+    import shutil
+
     from autograder.core import runner
 
+    copy = tmp_path / "autograder"
+    shutil.copytree(runner.PKG, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runner, "PKG", copy)
     before = runner.tests_fingerprint(A)
-    probe = REPO / "autograder" / "_fingerprint_probe.py"
-    try:
-        probe.write_text("# a change to the grader's code\n")
-        assert runner.tests_fingerprint(A) != before
-    finally:
-        probe.unlink()
+    probe = copy / "core" / "_fingerprint_probe.py"
+    probe.write_text("# a change to the grader's code\n")
+    assert runner.tests_fingerprint(A) != before
+    probe.unlink()
     assert runner.tests_fingerprint(A) == before
 
 
@@ -868,7 +873,7 @@ def test_a_course_under_tmp_stays_visible_in_each_childs_fresh_tmp(tmp_path, mon
     (lib / "kept_module.py").write_text("VALUE = 42\n")
     (tmp_path / "secret.txt").write_text("not for the sandbox")
     roots = launch._python_roots()
-    monkeypatch.setattr(sandbox, "_python_roots", lambda: roots + [str(lib)])
+    monkeypatch.setattr(launch, "_python_roots", lambda: roots + [str(lib)])
     z = Zygote(Limits())
     try:
         nb = Notebook(z, [(0, f"import sys\nsys.path.append({str(lib)!r})\nimport kept_module\nimport os\n"
