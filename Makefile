@@ -23,12 +23,12 @@ $(VENV)/.installed: requirements.txt constraints.txt
 book: venv  ## build the executed book into _build/html (warnings are errors)
 	set -o pipefail; mkdir -p _build; jupyter-book build . -W -n --keep-going 2>&1 | tee _build/book.log
 
-# Two pytest-xdist workers (the machines have 2 cores), a test file at a time per worker: a file's own
-# fixtures are built once; what files share (the built book, the graded course) is built once per run
-# (tests/conftest.py: once). TEST_WORKERS=0 runs everything in this process, in order.
+# Two pytest-xdist workers (the machines have 2 cores); the tests that share a costly fixture (a file,
+# the built book, the graded course) run on one worker, longest groups first (tests/conftest.py).
+# TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 test: venv  ## the whole test suite (builds the book once, grades every chapter)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: venv  ## the quick loop while editing a chapter: no book build, no browser, no mutation run
 	$(PY) -m pytest -m "not slow and not book and not browser" -q

@@ -2,9 +2,9 @@
 
 Fixtures: the book built once per run (``built_book``), the whole course graded once (reference
 and stubs, ``graded_course``). The grading harness itself is ``tools/course.py``. ``make test`` runs the
-suite on 2 pytest-xdist workers, one test file per worker at a time (``--dist loadfile``: a file's own
-fixtures are built once); what several files share is built once for the whole run by whichever
-worker needs it first, under a file lock (``once``), and the other worker reuses it.
+suite on 2 pytest-xdist workers (``--dist loadgroup``: a test file, or the files that share a costly
+fixture, run on one worker, so each fixture is built once; see ``GROUP_SECONDS``); ``once`` builds
+what is shared for the whole run under a file lock, so that no order of tests can build it twice.
 
 Tiers (markers, set here from what a test uses, so that no test file has to remember them):
 - ``book``: needs the built book (the ``built_book`` fixture);
@@ -39,6 +39,26 @@ SLOW_TESTS = {"test_exercises_match_nbgrader_release"}  # runs nbgrader once per
 BROWSER_MODULES = {"test_browser"}
 
 
+# For ``make test`` on 2 xdist workers (``--dist loadgroup``): the tests that share a costly fixture run
+# on one worker, one after another, so no worker waits for the other's build: everything that reads
+# the built book is one group, everything that reads the graded course another, every other file a
+# group of its own. Groups are handed out longest first (seconds measured on 2 cores), so that the
+# short ones fill the end of the run on both workers.
+GROUP_SECONDS = {"book": 200, "test_gradescope": 160, "test_publish": 150, "test_adversarial": 150, "test_container": 112,
+                 "test_runs": 83, "course": 75, "test_nbgrader_bridge": 64, "test_mutation": 45,
+                 "test_nbgrader_orders": 43, "test_notebooks": 36, "test_from_scratch": 35, "test_styles": 34,
+                 "test_cli": 34, "test_platforms": 30, "test_experiments": 21, "test_walkthrough": 17}
+
+
+def _group(item) -> str:
+    fixtures = getattr(item, "fixturenames", ())
+    if "built_book" in fixtures or item.module.__name__.rsplit(".", 1)[-1] in BROWSER_MODULES:
+        return "book"
+    if "graded_course" in fixtures:
+        return "course"
+    return item.module.__name__.rsplit(".", 1)[-1]
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         mod = item.module.__name__.rsplit(".", 1)[-1]
@@ -48,6 +68,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
         if mod in SLOW_MODULES or item.originalname in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    order = {id(it): i for i, it in enumerate(items)}
+    items.sort(key=lambda it: (-GROUP_SECONDS.get(_group(it), 0), _group(it), order[id(it)]))
 
 
 def run_grader(submitted: Path, out: Path, *args: str, timeout: float = 900, wrap=None) -> subprocess.CompletedProcess:

@@ -251,8 +251,9 @@ def test_edition_has_no_solution_or_hidden_test_line(edition):
 
 
 @pytest.fixture(scope="session")
-def edition_site(edition) -> Path:
-    """The book built from the edition alone, with the book's own command (rnnlib from the edition)."""
+def edition_site(edition, built_book) -> Path:
+    """The book built from the edition alone, with the book's own command (rnnlib from the edition).
+    After the course's own build (``built_book``), whose executed chapters it reuses (keyed by content)."""
     if os.environ.get("SKIP_BOOK"):
         pytest.skip("SKIP_BOOK is set")
     cache = REPO / "_build" / ".jupyter_cache"
