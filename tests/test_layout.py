@@ -100,6 +100,16 @@ def test_no_circles():
         visit(n, [])
 
 
+@pytest.mark.parametrize("name", sorted(ROOMS))
+def test_every_room_is_small_enough_to_read_at_once(name):
+    src = ROOMS[name].read_text()
+    lines = src.count("\n")
+    assert lines <= MAX_LINES, f"{name}: {lines} lines (at most {MAX_LINES}): split it along its jobs"
+    long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines)" for n in ast.walk(ast.parse(src))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > MAX_FUNCTION]
+    assert not long, f"{name}: functions over {MAX_FUNCTION} lines: {long}"
+
+
 def test_the_sandbox_copy_is_the_whole_package():
     """The launcher copies every module of autograder/sandbox/, and the zygote starts from it alone."""
     from autograder.core import launch
