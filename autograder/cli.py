@@ -8,9 +8,8 @@ from pathlib import Path
 from .core.engine import Limits
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
+# The command line: the parser (a builder per group of commands), then one function per command.
+def _grade_parser(sub) -> None:
     g = sub.add_parser("grade", help="grade every submission under SUBMITTED_DIR (nbgrader's submitted/ layout)")
     g.add_argument("submitted", type=Path, metavar="SUBMITTED_DIR")
     g.add_argument("--out", type=Path, required=True, metavar="RESULTS_DIR")
@@ -34,7 +33,9 @@ def main(argv=None) -> int:
     g.add_argument("--no-progress", action="store_true")
     g.add_argument("--late-policy", type=Path, metavar="FILE", help="the course's late policy (default: "
                    "late_policy.yml in the current directory or the course; docs/publishing.md)")
-    sub.add_parser("list", help="list assignments and their graded tests")
+
+
+def _nbgrader_parsers(sub) -> None:
     sp = sub.add_parser("sync-points", help="set each visible test cell's nbgrader points to the hidden points "
                         "of the functions it checks (in solutions/; then run make release)")
     sp.add_argument("chapters", nargs="*", metavar="CHAPTER")
@@ -46,7 +47,10 @@ def main(argv=None) -> int:
     gbp.add_argument("--export", type=Path, metavar="CSV", help="then write the combined totals (our scores with "
                      "nbgrader's manual grades and late penalties) to CSV")
     gbp.add_argument("--late-policy", type=Path, metavar="FILE", help="default: late_policy.yml (see grade)")
-    # -- publishing: gradescope, export, report (autograder/gradescope.py, export.py, report.py)
+
+
+def _publishing_parsers(sub) -> None:
+    """gradescope, export, report (autograder/platforms/gradescope.py, export.py, report.py)."""
     gsp = sub.add_parser("gradescope", help="write a Gradescope autograder zip for ASSIGNMENT")
     gsp.add_argument("assignment", metavar="ASSIGNMENT")
     gsp.add_argument("--out", type=Path, metavar="ZIP", help="default: ASSIGNMENT_gradescope.zip")
@@ -83,47 +87,60 @@ def main(argv=None) -> int:
         sp_.add_argument("--roster", type=Path, metavar="CSV", help="the class list (id, name, email, sis_user_id, "
                          "sis_login_id, section) or Canvas's own gradebook export: every rostered student gets a row")
         sp_.add_argument("--late-policy", type=Path, metavar="FILE", help="default: late_policy.yml (see grade)")
-    # -- end publishing
-    a = p.parse_args(argv)
 
-    # -- publishing: gradescope, export, report
-    if a.cmd in ("gradescope", "export", "report"):
-        import importlib
 
-        return importlib.import_module(f".platforms.{a.cmd}", __package__).command(a)
-    # -- end publishing
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    _grade_parser(sub)
+    sub.add_parser("list", help="list assignments and their graded tests")
+    _nbgrader_parsers(sub)
+    _publishing_parsers(sub)
+    return p
 
+
+def list_command(a) -> int:
+    """``python -m autograder list``"""
     from .core import runner
 
-    if a.cmd == "list":
-        for name in runner.assignments():
-            for nbt in runner.load_assignment(name):
-                pts = sum(t.points for t in nbt.tests)
-                print(f"{name}/{nbt.notebook}.ipynb: {len(nbt.tests)} tests, {pts:g} points")
-                for t in nbt.tests:
-                    print(f"    {t.name:50s} {t.function:28s} {t.points:g}")
-        return 0
+    for name in runner.assignments():
+        for nbt in runner.load_assignment(name):
+            pts = sum(t.points for t in nbt.tests)
+            print(f"{name}/{nbt.notebook}.ipynb: {len(nbt.tests)} tests, {pts:g} points")
+            for t in nbt.tests:
+                print(f"    {t.name:50s} {t.function:28s} {t.points:g}")
+    return 0
 
-    if a.cmd == "sync-points":
-        from .platforms.nbgrader_bridge import sync_points
 
-        for line in sync_points(chapters=a.chapters or None):
-            print(line)
-        return 0
-    if a.cmd == "gradebook":
-        from .platforms.nbgrader_bridge import import_results
+def sync_points_command(a) -> int:
+    """``python -m autograder sync-points [CHAPTER ...]``"""
+    from .platforms.nbgrader_bridge import sync_points
 
-        if not a.results.is_dir():
-            print(f"autograder: error: RESULTS_DIR {a.results} is not a directory", file=sys.stderr)
-            return 2
-        print(f"autograder: {import_results(a.results, a.submitted, force=a.force, late_policy=a.late_policy)} "
-              "results loaded into nbgrader's gradebook", file=sys.stderr)
-        if a.export:
-            from .platforms.nbgrader_bridge import write_combined_csv
+    for line in sync_points(chapters=a.chapters or None):
+        print(line)
+    return 0
 
-            print(f"autograder: {write_combined_csv(a.export, a.results, late_policy=a.late_policy)} rows written "
-                  f"to {a.export}", file=sys.stderr)
-        return 0
+
+def gradebook_command(a) -> int:
+    """``python -m autograder gradebook RESULTS_DIR [--submitted DIR] [--export CSV]``"""
+    from .platforms.nbgrader_bridge import import_results
+
+    if not a.results.is_dir():
+        print(f"autograder: error: RESULTS_DIR {a.results} is not a directory", file=sys.stderr)
+        return 2
+    print(f"autograder: {import_results(a.results, a.submitted, force=a.force, late_policy=a.late_policy)} "
+          "results loaded into nbgrader's gradebook", file=sys.stderr)
+    if a.export:
+        from .platforms.nbgrader_bridge import write_combined_csv
+
+        print(f"autograder: {write_combined_csv(a.export, a.results, late_policy=a.late_policy)} rows written "
+              f"to {a.export}", file=sys.stderr)
+    return 0
+
+
+def grade_command(a) -> int:
+    """``python -m autograder grade SUBMITTED_DIR --out RESULTS_DIR ...``"""
+    from .core import runner
 
     if not a.submitted.is_dir():
         print(f"autograder: error: SUBMITTED_DIR {a.submitted} is not a directory", file=sys.stderr)
@@ -161,3 +178,16 @@ def main(argv=None) -> int:
     print(f"autograder: {s.submissions} submissions, {s.graded} graded, {s.skipped} already "
           f"done, {s.seconds:.1f} s{iso}, results in {a.out}/grades.csv", file=sys.stderr)
     return 0
+
+
+COMMANDS = {"grade": grade_command, "list": list_command, "sync-points": sync_points_command,
+            "gradebook": gradebook_command}
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    if a.cmd in ("gradescope", "export", "report"):  # the publishing commands: each platform's command(a)
+        import importlib
+
+        return importlib.import_module(f".platforms.{a.cmd}", __package__).command(a)
+    return COMMANDS[a.cmd](a)

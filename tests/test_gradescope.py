@@ -32,6 +32,7 @@ import pytest
 from conftest import REPO
 
 from autograder.platforms import gradescope as gs
+from autograder.platforms import gradescope_upload
 from autograder.platforms.latepolicy import LatePolicy
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -240,8 +241,8 @@ def test_collect_finds_notebooks_in_folders_and_zips_and_refuses_the_rest(tmp_pa
 def test_collect_is_bounded(tmp_path, monkeypatch):
     sub = tmp_path / "submission"
     sub.mkdir()
-    monkeypatch.setattr(gs, "MAX_FILE_BYTES", 1000)
-    monkeypatch.setattr(gs, "MAX_ENTRIES", 50)
+    monkeypatch.setattr(gradescope_upload, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(gradescope_upload, "MAX_ENTRIES", 50)
     (sub / "big.ipynb").write_bytes(b" " * 5000)
     (sub / "bomb.zip").write_bytes(_zip([("huge.ipynb", b"0" * 10_000_000, 0o100644)]))  # 10 MB, compresses to KB
     (sub / "many.zip").write_bytes(_zip([(f"n{i}.ipynb", _nb(), 0o100644) for i in range(60)]))

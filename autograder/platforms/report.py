@@ -170,23 +170,9 @@ def _table(head: list[str], rows: list[str]) -> str:
             + "".join(rows) + "</table></div>")
 
 
-def render(res: ClassResults, source: str = "", roster: Roster | None = None) -> str:
-    an = analyse(res, roster)
-    present_keys = an["present"]
-
-    def present(a):
-        return [d for d in res.docs if d["assignment"] == a and (d["student_id"], d["assignment"]) in present_keys]
-
-    rows_all = class_rows(res, roster)
-    n_students = len(rows_all)
-    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-             f"<title>Class report: {_e(source)}</title><style>{CSS}</style></head><body>",
-             f"<h1>Class report</h1><p class=\"muted\">{n_students} students"
-             f"{' on the roster' if roster is not None else ''}, {len(present_keys)} submissions graded, "
-             f"{len(an['absent'])} missing, {len(res.assignments)} assignment(s); from <code>{_e(source)}</code>, "
-             f"{_e(datetime.now().strftime('%Y-%m-%d %H:%M'))}. Late policy: {_e(res.policy.describe())}</p>"]
-    # ----- missing
+def _missing_section(an: dict) -> list[str]:
+    """Who has no submission for an assignment (left out of every statistic)."""
+    parts = []
     parts.append(f"<h2 id=\"missing\">Missing ({len(an['absent'])})</h2>")
     if an["absent"]:
         parts.append("<p>Left out of every statistic and pass rate below.</p>")
@@ -194,7 +180,12 @@ def render(res: ClassResults, source: str = "", roster: Roster | None = None) ->
                             [f"<tr><td>{_e(s)}</td><td>{_e(a)}</td><td>{_e(w)}</td></tr>" for s, a, w in an["absent"]]))
     else:
         parts.append("<p>Nobody: every student has a submission for every assignment.</p>")
-    # ----- scores
+    return parts
+
+
+def _scores_section(res: ClassResults, present, present_keys: set) -> list[str]:
+    """Each assignment's scores after the late policy, among the students who submitted; their histogram."""
+    parts = []
     parts.append("<h2 id=\"scores\">Scores</h2><p>After the late policy, among the students who submitted.</p>")
     srows = []
     for a in res.assignments:
@@ -214,7 +205,12 @@ def render(res: ClassResults, source: str = "", roster: Roster | None = None) ->
     if present_keys:
         parts.append(f"<img id=\"fig-scores\" alt=\"Histogram of the scores of the students who submitted, for each "
                      f"assignment\" src=\"{fig_score_distribution(res, present)}\">")
-    # ----- graded names
+    return parts
+
+
+def _graded_names_section(an: dict) -> list[str]:
+    """The pass rate of each graded name, lowest first (a chart and a table)."""
+    parts = []
     rated = {k: v for k, v in an["per_function"].items() if v[1]}
     rows = sorted(((f"{a}: {f}", ok / n) for (a, f), (ok, n, _na) in rated.items()), key=lambda r: r[1])
     parts.append("<h2 id=\"functions\">Pass rate per graded name</h2><p>A graded name passes when every hidden "
@@ -230,7 +226,12 @@ def render(res: ClassResults, source: str = "", roster: Roster | None = None) ->
         frows.append(f"<tr><td>{_e(a)}: <code>{_e(f)}</code></td><td class=n>{ok}</td><td class=n>{n}</td>"
                      f"<td class=n>{na}</td><td{cls}>{rate}</td></tr>")
     parts.append(_table(["graded name", "passing", "attempted", "not attempted", "pass rate"], frows))
-    # ----- hidden tests
+    return parts
+
+
+def _hidden_tests_section(an: dict) -> list[str]:
+    """The pass rate of each hidden test."""
+    parts = []
     trows = []
     for (a, name, f), c in sorted(an["per_test"].items(), key=lambda kv: kv[1]["passed"] / sum(kv[1].values())):
         n = sum(c.values())
@@ -240,7 +241,12 @@ def render(res: ClassResults, source: str = "", roster: Roster | None = None) ->
                      + f"<td class=n>{100 * c['passed'] / n:.0f} %</td></tr>")
     parts.append("<h2 id=\"tests\">Pass rate per hidden test</h2><p>Among the students who submitted.</p>")
     parts.append(_table(["test", "graded name", "passed", "failed", "error", "timeout", "missing", "pass rate"], trows))
-    # ----- messages
+    return parts
+
+
+def _messages_section(an: dict) -> list[str]:
+    """The most frequent failure messages, and the names not submitted or not implemented."""
+    parts = []
     parts.append(f"<h2 id=\"messages\">Most frequent mistakes</h2><p>The {TOP_MESSAGES} most frequent failure "
                  "messages, counted in students (not tests), grouped when they differ only in numbers (one example "
                  "shown). Names not submitted or not implemented are listed apart, below.</p>")
@@ -256,7 +262,12 @@ def render(res: ClassResults, source: str = "", roster: Roster | None = None) ->
              for (a, f, k), who in sorted(an["grouped"].items(), key=lambda kv: (kv[0][2], -len(kv[1]), kv[0]))]
     parts.append("<h3 id=\"not-attempted\">Not submitted or not implemented</h3>")
     parts.append(_table(["students", "graded name", "why", "who"], grows) if grows else "<p>None.</p>")
-    # ----- per student
+    return parts
+
+
+def _students_section(res: ClassResults, rows_all: list, present_keys: set) -> list[str]:
+    """One row per student and assignment: score, lateness, isolation, grader faults."""
+    parts = []
     parts.append("<h2 id=\"students\">Students</h2><p>Score after the late policy / maximum; the isolation level "
                  "of the sandbox that graded the submission; grader faults (not the student's doing).</p>")
     prow = []
@@ -275,7 +286,12 @@ def render(res: ClassResults, source: str = "", roster: Roster | None = None) ->
                         f"<td class=n>{d['final_score']:g} / {d['max_score']:g}</td><td>{_e(late)}</td>"
                         f"<td>{_e(d['isolation'])}</td><td class=n>{nf}</td></tr>")
     parts.append(_table(["student", "name", "assignment", "score", "late", "isolation", "grader faults"], prow))
-    # ----- faults and timeouts
+    return parts
+
+
+def _faults_section(res: ClassResults, an: dict) -> list[str]:
+    """Grader faults, timeouts and unreadable results."""
+    parts = []
     for hid, title, items, none in (
             ("faults", "Grader faults", an["faults"], "No grader fault: every result is the student's own."),
             ("timeouts", "Timeouts", an["timeouts"], "No test timed out.")):
@@ -289,6 +305,32 @@ def render(res: ClassResults, source: str = "", roster: Roster | None = None) ->
     if res.bad:
         parts.append(f"<h2 id=\"unreadable\">Unreadable results ({len(res.bad)})</h2><ul>"
                      + "".join(f"<li><code>{_e(p)}</code>: {_e(w)}</li>" for p, w in res.bad) + "</ul>")
+    return parts
+
+
+def render(res: ClassResults, source: str = "", roster: Roster | None = None) -> str:
+    an = analyse(res, roster)
+    present_keys = an["present"]
+
+    def present(a):
+        return [d for d in res.docs if d["assignment"] == a and (d["student_id"], d["assignment"]) in present_keys]
+
+    rows_all = class_rows(res, roster)
+    n_students = len(rows_all)
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+             f"<title>Class report: {_e(source)}</title><style>{CSS}</style></head><body>",
+             f"<h1>Class report</h1><p class=\"muted\">{n_students} students"
+             f"{' on the roster' if roster is not None else ''}, {len(present_keys)} submissions graded, "
+             f"{len(an['absent'])} missing, {len(res.assignments)} assignment(s); from <code>{_e(source)}</code>, "
+             f"{_e(datetime.now().strftime('%Y-%m-%d %H:%M'))}. Late policy: {_e(res.policy.describe())}</p>"]
+    parts += _missing_section(an)
+    parts += _scores_section(res, present, present_keys)
+    parts += _graded_names_section(an)
+    parts += _hidden_tests_section(an)
+    parts += _messages_section(an)
+    parts += _students_section(res, rows_all, present_keys)
+    parts += _faults_section(res, an)
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
