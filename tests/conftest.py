@@ -73,8 +73,9 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda it: (-GROUP_SECONDS.get(_group(it), 0), _group(it), order[id(it)]))
 
 
-def run_grader(submitted: Path, out: Path, *args: str, timeout: float = 900, wrap=None) -> subprocess.CompletedProcess:
-    return course.grade(submitted, out, *args, timeout=timeout, wrap=wrap)
+def run_grader(submitted: Path, out: Path, *args: str, timeout: float = 900, wrap=None,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    return course.grade(submitted, out, *args, timeout=timeout, wrap=wrap, env=env)
 
 
 def once(tmp_path_factory, name: str, make):

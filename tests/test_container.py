@@ -149,27 +149,34 @@ def _class(root: Path, attacks) -> Path:
     return sub
 
 
-def _sandbox_uids() -> list[str]:
-    """Processes of a sandbox uid started from this course (other courses on the machine aside)."""
+def _sandbox_uids(run: Path) -> list[str]:
+    """Processes of a sandbox uid started by the run whose scratch folder (TMPDIR) is ``run``: its
+    zygote's folder is on their command line. Other runs on the machine (another test worker) aside."""
     ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout.splitlines()
     return [l for l in ps if l.split() and l.split()[0].isdigit() and int(l.split()[0]) >= 1_000_000
-            and (str(REPO) in l or "autograder-zygote" in l)]
+            and str(run) in l]
+
+
+def _grade_contained(sub: Path, out: Path, scratch: Path):
+    scratch.mkdir()
+    return run_grader(sub, out, *LIMITS, wrap=container.wrap, timeout=900, env=dict(os.environ, TMPDIR=str(scratch)))
 
 
 @pytest.fixture(scope="module")
 def contained(tmp_path_factory):
     root = tmp_path_factory.mktemp("container")
     sub, out = _class(root, ATTACKS), root / "results"
-    r = run_grader(sub, out, *LIMITS, wrap=container.wrap, timeout=900)
-    after_run = _sandbox_uids()
+    r = _grade_contained(sub, out, root / "tmp")
+    after_run = _sandbox_uids(root / "tmp")
     base_root = tmp_path_factory.mktemp("container-baseline")
     bsub, bout = _class(base_root, {}), base_root / "results"
     bsub_st = bsub / "00~honest" / A
     bsub_st.mkdir(parents=True)
     (bsub_st / f"{NB}.ipynb").write_text(json.dumps(base()))
-    rb = run_grader(bsub, bout, *LIMITS, wrap=container.wrap, timeout=900)
+    rb = _grade_contained(bsub, bout, base_root / "tmp")
     assert rb.returncode == 0, rb.stderr[-2000:]
-    return {"out": out, "r": r, "baseline": bout, "after_run": after_run, "sub": sub}
+    return {"out": out, "r": r, "baseline": bout, "after_run": after_run, "sub": sub,
+            "scratch": [root / "tmp", base_root / "tmp"]}
 
 
 @needs_container
@@ -206,7 +213,8 @@ def test_a_detached_process_cannot_rewrite_results_and_nothing_outlives_the_run(
     for p in contained["out"].rglob("results.json"):
         assert json.loads(p.read_text())["score"] != 999, p
     assert contained["after_run"] == [], contained["after_run"]
-    assert _sandbox_uids() == []
+    for scratch in contained["scratch"]:
+        assert _sandbox_uids(scratch) == []
 
 
 @needs_container

@@ -104,11 +104,12 @@ def make_class(root: Path, students: dict) -> Path:
 
 
 def grade(submitted: Path, out: Path, *args: str, timeout: float | None = 1800, cwd: Path = REPO,
-          check: bool = False, wrap=None) -> subprocess.CompletedProcess:
+          check: bool = False, wrap=None, env: dict | None = None) -> subprocess.CompletedProcess:
     """``python -m autograder grade SUBMITTED --out OUT --no-progress [args]``; output captured.
     ``wrap``: a function of the command line that runs it elsewhere (tests/container.py's ``wrap``)."""
     argv = [sys.executable, "-m", "autograder", "grade", str(submitted), "--out", str(out), "--no-progress", *args]
-    r = subprocess.run(wrap(argv) if wrap else argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(wrap(argv) if wrap else argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                       env=env)
     if check and r.returncode:
         raise RuntimeError(f"the grader failed ({r.returncode}):\n{r.stderr[-3000:]}")
     return r
