@@ -7,6 +7,9 @@
 Rows (forward + backward of one batch, N=64, T=100, D=H=128 by default, float32 unless stated):
   NumPy, textbook loop (per-gate products)      autograder.testkit.reference.lstm_numpy.py (instructor-only)
   NumPy, fused gates, preallocated (fp32, fp64)  idem
+  NumPy, feature-major, chunked backward        benchmarks/lstm_numpy_sequence.py (instructor-only): one
+                                                product per step for input, state and bias; gates as
+                                                contiguous row blocks; dW and dx one product per chunk
   PyTorch from scratch (loop over time), CPU    autograder.testkit.reference.lstm_torch.py (instructor-only)
   PyTorch, whole sequence, one autograd.Function     LSTMSequence, the code cell of book/appendix_speed.md
                                                 (taken from the page, so that the page shows what is timed)
@@ -42,8 +45,12 @@ from autograder.testkit.reference.lstm_numpy import (lstm_backward, lstm_backwar
                                              lstm_forward_naive)
 from autograder.testkit.reference.lstm_torch import ScratchLSTM  # noqa: E402
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+import lstm_numpy_sequence  # noqa: E402  (instructor-only, beside this script)
+
 PAGE = REPO / "book" / "appendix_speed.md"
 SEQUENCE_ROW = "PyTorch, whole sequence, one autograd.Function"
+NUMPY_SEQ_ROW = "NumPy, feature-major, chunked backward"
 
 
 def page_function():
@@ -187,12 +194,18 @@ def run_checks(N, T, D, H) -> dict:
                                                       np.float64, 1e-10),
         "numpy fused, float32, benchmark size": check_numpy(lstm_forward, lstm_backward, "fused", N, T, D, H,
                                                             np.float32, 1e-4),
+        **{f"numpy feature-major, float64, N={n} T={t}": check_numpy(
+            lstm_numpy_sequence.lstm_forward, lstm_numpy_sequence.lstm_backward, "feature-major", n, t, 4, 6,
+            np.float64, 1e-10) for n, t in ((3, 5), (1, 1), (2, 23), (2, 40))},  # T below, at and off a chunk
+        "numpy feature-major, float32, benchmark size": check_numpy(
+            lstm_numpy_sequence.lstm_forward, lstm_numpy_sequence.lstm_backward, "feature-major", N, T, D, H,
+            np.float32, 1e-4),
         "torch from scratch, float64, small": check_scratch(3, 5, 4, 6),
         "torch sequence Function, float64, small": check_sequence_function(3, 5, 4, 6),
         "torch sequence Function, float32, benchmark size": check_sequence_function(N, T, D, H, torch.float32),
     }
     for k, v in res.items():
-        print(f"  check {k:40s} OK (max error / max |value| {v:.1e})")
+        print(f"  check {k:46s} OK (max error / max |value| {v:.1e})")
     return res
 
 
@@ -290,6 +303,8 @@ def main(argv=None) -> int:
         "torch.nn.LSTM (CPU)")
     add("NumPy, fused gates, preallocated", "cpu",
         *time_numpy(lstm_forward, lstm_backward, N, T, D, H, np.float32, a.repeat, clock), "torch.nn.LSTM (CPU)")
+    add(NUMPY_SEQ_ROW, "cpu", *time_numpy(lstm_numpy_sequence.lstm_forward, lstm_numpy_sequence.lstm_backward,
+                                          N, T, D, H, np.float32, a.repeat, clock), "torch.nn.LSTM (CPU)")
     add("NumPy, fused gates, preallocated, float64", "cpu",
         *time_numpy(lstm_forward, lstm_backward, N, T, D, H, np.float64, a.repeat, clock), "torch.nn.LSTM (CPU)")
     torch.manual_seed(0)
@@ -329,9 +344,11 @@ def main(argv=None) -> int:
         print(gpu_note)
     fused = next(r for r in rows if r["name"] == "NumPy, fused gates, preallocated")
     seq = next(r for r in rows if r["name"] == SEQUENCE_ROW)
+    npseq = next(r for r in rows if r["name"] == NUMPY_SEQ_ROW)
     # the targets are set at the default size (N=64, T=100, D=H=128, one thread); elsewhere only the ratios
     at_target_size = (N, T, D, H, a.threads) == (64, 100, 128, 128, 1)
-    for label, r, limit in (("NumPy fused float32", fused, 3.0), ("PyTorch whole-sequence Function", seq, 1.5)):
+    for label, r, limit in (("NumPy fused float32", fused, 3.0), ("NumPy feature-major float32", npseq, 1.0),
+                            ("PyTorch whole-sequence Function", seq, 1.5)):
         verdict = (f": {'meets' if r['ratio'] <= limit else 'MISSES'} the target of at most {limit:g}x"
                    if at_target_size else " (the target applies at the default size only)")
         print(f"{label} forward+backward = {r['ratio']:.2f}x torch.nn.LSTM on CPU{verdict}")
@@ -339,6 +356,7 @@ def main(argv=None) -> int:
     slugs = {"NumPy, textbook loop (per-gate products)": "numpy_textbook_vs_torch_cpu_ratio",
              "NumPy, fused gates, preallocated": "numpy_fused_vs_torch_cpu_ratio",
              "NumPy, fused gates, preallocated, float64": "numpy_fused_float64_vs_torch_cpu_ratio",
+             NUMPY_SEQ_ROW: "numpy_sequence_vs_torch_cpu_ratio",
              "PyTorch from scratch (loop over time)": "scratch_torch_vs_torch_cpu_ratio",
              "PyTorch from scratch + torch.compile": "scratch_torch_compiled_vs_torch_cpu_ratio",
              SEQUENCE_ROW: "sequence_function_vs_torch_cpu_ratio",
@@ -349,6 +367,8 @@ def main(argv=None) -> int:
         doc = {**flat, "shape": {"N": N, "T": T, "D": D, "H": H}, "clock": clock_name, "environment": env,
                "checks": checks, "rows": rows, "gpu_note": gpu_note,
                "target": {"numpy_fused_vs_torch_cpu_at_most": 3.0, "measured": round(fused["ratio"], 3),
+                          "numpy_sequence_vs_torch_cpu_at_most": 1.0,
+                          "numpy_sequence_measured": round(npseq["ratio"], 3),
                           "sequence_function_vs_torch_cpu_at_most": 1.5,
                           "sequence_function_measured": round(seq["ratio"], 3)},
                "load_average": [round(v, 2) for v in os.getloadavg()],

@@ -1,6 +1,8 @@
 """The book builds with every chapter executed, warnings as errors, in the time budget."""
 import re
 
+import numpy as np
+
 from conftest import REPO
 
 
@@ -217,3 +219,20 @@ def test_front_page_links_the_pdf_only_where_it_exists(built_book):
     outside = html.replace(block.group(0), "")
     assert not re.search(r'<a [^>]*href="[^"]*rnn-from-scratch\.pdf"', outside), "a PDF link shows unconditionally"
     assert 'method: "HEAD"' in html, "the check for the PDF is missing"
+
+
+def test_the_fastest_numpy_lstm_matches_torch():
+    """benchmarks/lstm_numpy_sequence.py (the appendix's NumPy row at or under 1.0x) against torch.nn.LSTM with
+    copied weights: output, dx, dh0, dc0 and the four weight gradients, float64, T below, at and off a chunk."""
+    import sys
+
+    sys_path = str(REPO / "benchmarks")
+    sys.path.insert(0, sys_path)
+    try:
+        import bench_models
+        import lstm_numpy_sequence as seq
+    finally:
+        sys.path.remove(sys_path)
+    for n, t in ((3, 5), (1, 1), (2, seq.CHUNK), (2, 2 * seq.CHUNK + 3)):
+        assert bench_models.check_numpy(seq.lstm_forward, seq.lstm_backward, "feature-major", n, t, 4, 6,
+                                        np.float64, 1e-10) < 1e-10
