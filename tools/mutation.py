@@ -28,6 +28,7 @@ import ast
 import copy
 import hashlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -230,11 +231,11 @@ def main(argv=None) -> int:
                 if t["function"] != fn and t["points"] < t["max_points"] and not (
                         t["status"] == "missing" and "was not submitted" in t["message"]):
                     lost[t["function"]] = lost.get(t["function"], 0.0) + t["max_points"] - t["points"]
-                    how.add(t["status"] if t["status"] == "failed" else f"{t['status']}: {t['message'][:100]}")
+                    how.add(_why(t, fn))
             if lost:
                 st["spill"] += 1
                 st["spilled"].append(f"{mid} ({label}): " + ", ".join(f"{k} -{v:g}" for k, v in sorted(lost.items()))
-                                     + f" [{', '.join(sorted(how))}]")
+                                     + "".join(f"\n        {h}" for h in sorted(how)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = {"mutants": 0, "killed": 0}
@@ -282,6 +283,19 @@ def works_together(chapters) -> set[str]:
         for f in sorted((REPO / "autograder" / "tests" / ch).glob("test_*.py")):
             out |= set(getattr(importlib.import_module(f"autograder.tests.{ch}.{f.stem}"), "WORKS_TOGETHER", []))
     return out
+
+
+def _why(t: dict, fn: str) -> str:
+    """Why a test of another graded name lost points to a mutant of ``fn``: its own function raised
+    on what the mutant gave it (e.g. a cache), a dependency raised inside it, or it returned values
+    that differ (judged on the mutant's cache or outputs)."""
+    test = t["name"].rsplit("::", 1)[-1]
+    if t["status"] == "failed":
+        return f"{test}: wrong values (on what {fn} gave it)"
+    m = re.search(r"\(in (\w+), cell", t["message"])
+    where = m.group(1) if m else "?"
+    first = t["message"].split("\n")[0][:80]
+    return f"{test}: {t['status']} raised in {where} ({first})"
 
 
 def _missing_other_notebooks(doc: dict, nb: str) -> float:
