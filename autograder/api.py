@@ -310,6 +310,15 @@ class Submission:
         tree, blobs = self._request({"op": "module_types", "h": module.handle}, (), "listing submodules")
         return decode_reply(tree, blobs)
 
+    def leaves(self, obj) -> list:
+        """[[path, array or float], ...]: the float leaves of a kept value (a cache), as plain data."""
+        tree, blobs = self._request({"op": "leaves", "h": obj.handle}, (), "reading a cache")
+        return decode_reply(tree, blobs)
+
+    def put_leaves(self, obj, paths, values) -> None:
+        """Put plain values at ``paths`` (from ``leaves``) of a kept value, in the student's process."""
+        self._req({"op": "put_leaves", "h": obj.handle}, (list(paths), list(values)), None, "repairing a cache")
+
     def seed(self, seed: int) -> None:
         """Seed Python, NumPy and torch in the student's process before the test's next call."""
         self._pending_seed = int(seed)
