@@ -25,3 +25,50 @@ def test_spill_exceptions_name_real_graded_names():
              for n in nb["graded"]}
     exceptions = json.loads((REPO / "tools" / "spill_exceptions.json").read_text())
     assert set(exceptions) <= names and all(len(v) > 20 for v in exceptions.values())
+
+
+class _Sub:
+    """The two requests of cache repair, served by the student side's own functions (no process)."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def leaves(self, _):
+        from autograder.student_side import _leaves
+        return _leaves(self.cache)
+
+    def put_leaves(self, _, paths, values):
+        from autograder.student_side import _put
+        for p, v in zip(paths, values):
+            self.cache = _put(self.cache, p, v)
+
+
+def test_cache_repair_any_layout_and_fail_closed():
+    import numpy as np
+
+    from autograder.testkit import repair
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4)), rng.standard_normal((4, 4))
+    gate = 1 / (1 + np.exp(-x @ w))  # (3, 4), positive
+    pre = x @ w
+    refs = {"x": x, "w": w, "pre": pre, "gate": gate, "scale": 0.5}
+
+    class Cache:  # a notebook's own class: its attributes are walked
+        pass
+    Cache.__module__ = "__main__"
+    obj = Cache()
+    obj.x, obj.parts = x, [{"gate": gate * 1.7, "w": w}, 2.0]
+    for cache in ((x, w, gate * 1.7, 2.0), {"x": x, "inner": (w, [gate * 1.7]), "s": 2.0}, obj):
+        sub = _Sub(cache)
+        names = repair.repair(sub, object(), refs)
+        assert names == ["gate", "scale"], names
+        leaves = {tuple(map(tuple, p)): v for p, v in sub.leaves(None)}
+        assert sum(np.allclose(v, gate) for v in leaves.values() if getattr(v, "shape", None) == gate.shape) == 1
+        assert [v for v in leaves.values() if type(v) is float] == [0.5]
+    # two candidates about as close: no repair at all (the coupling stays)
+    sub = _Sub((x, rng.standard_normal((3, 4))))
+    assert repair.repair(sub, object(), {"x": x, "a": rng.standard_normal((3, 4)), "b": rng.standard_normal((3, 4))}) == []
+    # a leaf of a shape no reference has: no repair
+    assert repair.plan([[[["i", 0]], np.ones((5, 5))]], refs) is None
+    assert repair.note([], "f") == "" and "repaired with the correct gate" in repair.note(["gate"], "f")
