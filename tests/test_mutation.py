@@ -16,6 +16,21 @@ def test_hidden_tests_kill_sampled_mutants_without_spill_over(tmp_path):
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["per_name"] and all(v["mutants"] > 0 for v in doc["per_name"].values())
+    # issue 20: no message points at a line the check did not run
+    assert doc["cited_lines"] > 0 and doc["cited_not_exercised"] == [], doc["cited_not_exercised"]
+
+
+def test_cited_line_check_can_fail():
+    sys.path.insert(0, str(REPO / "tools"))
+    from tools import mutation
+
+    mutation.CELLS["s"] = ["# intro", "def f(a):\n    b = a + 1\n    return b[0]\n"]
+    ok = "IndexError: ... (in f, cell 2 line 3: return b[0])"
+    assert mutation.cited_lines_ok("s", ok) == (1, [])
+    for wrong in ("(in g, cell 2 line 3: return b[0])", "(in f, cell 2 line 2: return b[0])",
+                  "(in f, cell 7 line 3: return b[0])"):
+        n, bad = mutation.cited_lines_ok("s", "E: x " + wrong)
+        assert n == 1 and len(bad) == 1, wrong
 
 
 def test_spill_exceptions_name_real_graded_names():
