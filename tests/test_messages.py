@@ -85,6 +85,9 @@ CASES = {
         "ch08_attention", "attention_numpy", {"attention_forward": ("scale = 1.0 / d ** 0.5", "scale = d ** 0.5"),
                                               "attention_backward": ("dv = alpha.transpose(0, 2, 1) @ dout",
                                                                      "dv = 2 * alpha.transpose(0, 2, 1) @ dout")})),
+    "bi_not_reversed": ("ch06_bidirectional", "bidirectional_numpy", lambda: edit(
+        "ch06_bidirectional", "bidirectional_numpy", "bidirectional_forward", "x_rev = x[:, ::-1].copy()",
+        "x_rev = x.copy()")),
     "ctc_end": ("ch10_ctc", "ctc_numpy", lambda: edit(
         "ch10_ctc", "ctc_numpy", "ctc_forward", "end_blank = last[rows, 2 * U]", "end_blank = last[rows, 2]")),
 }
@@ -203,7 +206,8 @@ def test_a_comment_is_not_a_use(graded):
 
 
 @pytest.mark.parametrize("sid,forward,backward", [("attention_scale", "attention_forward", "attention_backward"),
-                                                  ("ctc_end", "ctc_forward", "ctc_backward")])
+                                                  ("ctc_end", "ctc_forward", "ctc_backward"),
+                                                  ("bi_not_reversed", "bidirectional_forward", "bidirectional_backward")])
 def test_a_wrong_forward_costs_nothing_on_a_right_backward(graded, sid, forward, backward):
     """The forward's cache is repaired in the student's process (testkit/repair.py) when the forward is
     wrong on the test's inputs: the right backward keeps its points."""
