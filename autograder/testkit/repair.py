@@ -83,10 +83,14 @@ def repair(sub, cache, refs: dict) -> list[str]:
     """Repair the kept ``cache`` (a handle) with ``refs`` {name: array or float} (the correct
     forward's values on the test's inputs); returns the names put in ([]: nothing repaired)."""
     got = sub.leaves(cache)
-    steps = plan(got, refs)
+    try:  # what the student's process answered is checked here: anything malformed, no repair
+        got = [(list(p), v) for p, v in got]
+        leaves = {tuple(map(tuple, p)): v for p, v in got}
+        steps = plan(got, refs)
+    except (TypeError, ValueError):
+        return []
     if not steps:
         return []
-    leaves = {tuple(map(tuple, p)): v for p, v in got}
     values = []
     for path, name in steps:
         r = refs[name]
