@@ -4,7 +4,9 @@ Scaled dot-product and additive (Bahdanau) attention, batched, with masks (True 
 course's rule for a query that may attend to nothing (weights 0, output 0, no gradient). References are
 torch autograd in float64 (``autograder.testkit.reference.attention``); numerical gradients go through
 the trusted forward. A backward is judged on the student's own forward: the cache stays in the
-student's process (``call_keep``) and is handed back to the student's backward.
+student's process (``call_keep``) and is handed back to the student's backward; when the forward is
+wrong on a test's inputs, that cache is first repaired there with the correct forward's values
+(``testkit/repair.py``), so a right backward keeps its points.
 """
 import numpy as np
 

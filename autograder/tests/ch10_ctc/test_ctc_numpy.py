@@ -4,7 +4,8 @@ Expected values come from the trusted side only: torch.nn.functional.ctc_loss in
 gradient on the logits), a per-sequence loop for log alpha, central differences, an exhaustive search
 over every label string of tiny vocabularies (``autograder/testkit/reference/ctc.py``). ctc_backward is
 judged on the student's own forward: their ctc_forward's cache stays in their process (``call_keep``)
-and goes back to their ctc_backward.
+and goes back to their ctc_backward, repaired there first with the correct forward's values when their
+loss is wrong on a test's inputs (``testkit/repair.py``).
 """
 import numpy as np
 
