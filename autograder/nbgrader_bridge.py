@@ -50,8 +50,9 @@ from . import notebook as nbmod
 from . import classrun, latepolicy, runner
 
 
-def cell_functions(nb: dict) -> dict[str, list[str]]:
-    """{test cell grade_id: [graded names answered above it, since the previous test cell]}."""
+def cell_functions(nb: dict, together=()) -> dict[str, list[str]]:
+    """{test cell grade_id: [graded names answered above it, since the previous test cell]}; the names
+    in ``together`` (``<notebook>:together``, the whole chain's check: no answer cell) go to the last."""
     out, pending = {}, []
     for c in nb["cells"]:
         m = nbmod.nbgrader_meta(c)
@@ -60,7 +61,14 @@ def cell_functions(nb: dict) -> dict[str, list[str]]:
         elif m.get("grade") and m.get("grade_id"):
             out[m["grade_id"]] = pending
             pending = []
+    if together and out:
+        last = list(out)[-1]
+        out[last] = out[last] + list(together)
     return out
+
+
+def _together(pts: dict) -> list[str]:
+    return [f for f in pts if f.endswith(":together")]
 
 
 def hidden_points(assignment: str) -> dict[str, dict[str, float]]:
@@ -75,7 +83,7 @@ def hidden_points(assignment: str) -> dict[str, dict[str, float]]:
 
 def expected_cell_points(assignment: str, nb_name: str, nb: dict) -> dict[str, float]:
     pts = hidden_points(assignment).get(nb_name, {})
-    return {cell: float(sum(pts.get(f, 0.0) for f in funcs)) for cell, funcs in cell_functions(nb).items()}
+    return {cell: float(sum(pts.get(f, 0.0) for f in funcs)) for cell, funcs in cell_functions(nb, _together(pts)).items()}
 
 
 def sync_points(solutions: Path = runner.REPO / "solutions", chapters=None) -> list[str]:
@@ -147,7 +155,8 @@ def _cell_map(cd, assignment: str, notebook: str, _cache: dict = {}) -> dict[str
         if path.is_file():
             key = (str(path), path.stat().st_mtime_ns)
             if key not in _cache:
-                _cache[key] = cell_functions(nbmod.load_notebook(path))
+                together = _together(hidden_points(assignment).get(notebook, {}))
+                _cache[key] = cell_functions(nbmod.load_notebook(path), together)
             return _cache[key]
     return {}
 

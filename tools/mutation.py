@@ -265,8 +265,8 @@ def main(argv=None) -> int:
                     n, bad = cited_lines_ok(sid, t.get("message", ""))
                     CITED["lines"] += n
                     CITED["bad"] += [f"{key}:{mid} {t['name']}: {b}" for b in bad]
-                if t["name"] in together:  # runs the student's functions together by design
-                    continue
+                if t["name"] in together or t["function"].endswith(":together"):
+                    continue  # runs the student's functions together by design (its own graded name)
                 if t["function"] != fn and t["points"] < t["max_points"] and not (
                         t["status"] == "missing" and "was not submitted" in t["message"]):
                     lost[t["function"]] = lost.get(t["function"], 0.0) + t["max_points"] - t["points"]
