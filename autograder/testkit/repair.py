@@ -10,9 +10,11 @@ points), the cache is repaired IN THE STUDENT'S PROCESS before the backward is c
 2. here, each leaf is matched against the reference intermediates that the trusted side computed with
    the correct forward (inputs, weights, scores, weights of attention, gates, outputs; ``refs``), by
    shape and value;
-3. a leaf that matches nothing is paired with the one reference intermediate of its shape (and kind:
-   array or float) that no leaf matched and that lies clearly closest to it; the value is put in at
-   the leaf's path (``Submission.put_leaves``: plain data, no code crosses).
+3. a leaf that matches nothing is paired with what the student's forward returned when it equals it
+   (their h_next is the cache's h_next), else with the one reference intermediate of its shape (and
+   kind: array or float), not an output, that no leaf matched and that lies clearly closest to it
+   (sign pattern, correlation); the value is put in at the leaf's path (``Submission.put_leaves``:
+   plain data, no code crosses).
 
 Fail closed: a leaf with no candidate, or two candidates about as close, means no repair at all (the
 backward then runs on the cache as the forward left it: a declared coupling). A forward that raises
@@ -58,8 +60,11 @@ def _distance(a, b) -> float:
     return signs + (1 - corr) / 2
 
 
-def plan(leaves, refs: dict):
-    """[(path, reference name)] to put in, [] when every leaf matches, None when ambiguous."""
+def plan(leaves, refs: dict, outputs: dict | None = None):
+    """[(path, reference name)] to put in, [] when every leaf matches, None when ambiguous.
+    ``outputs``: {reference name: what the student's forward returned for it}: a leaf equal to one is
+    that output (its reference is put in), and a leaf equal to none is not an output."""
+    outputs = {n: v for n, v in (outputs or {}).items() if n in refs and _kind(v) is not None}
     matched, unmatched = set(), []
     for path, val in leaves:
         if _kind(val) is None:
@@ -71,22 +76,27 @@ def plan(leaves, refs: dict):
             unmatched.append((path, val))
     out = []
     for path, val in unmatched:
+        same_output = [n for n, v in outputs.items() if _same(val, v)]
+        if len(same_output) == 1:
+            out.append((path, same_output[0]))
+            continue
         cands = sorted((_distance(val, r), n) for n, r in refs.items()
-                       if n not in matched and _kind(r) == _kind(val))
+                       if n not in matched and n not in outputs and _kind(r) == _kind(val))
         if not cands or (len(cands) > 1 and cands[0][0] > AMBIGUOUS * cands[1][0]):
             return None
         out.append((path, cands[0][1]))
     return out
 
 
-def repair(sub, cache, refs: dict) -> list[str]:
+def repair(sub, cache, refs: dict, outputs: dict | None = None) -> list[str]:
     """Repair the kept ``cache`` (a handle) with ``refs`` {name: array or float} (the correct
-    forward's values on the test's inputs); returns the names put in ([]: nothing repaired)."""
+    forward's values on the test's inputs; ``outputs``: see ``plan``); returns the names put in
+    ([]: nothing repaired)."""
     got = sub.leaves(cache)
     try:  # what the student's process answered is checked here: anything malformed, no repair
         got = [(list(p), v) for p, v in got]
         leaves = {tuple(map(tuple, p)): v for p, v in got}
-        steps = plan(got, refs)
+        steps = plan(got, refs, outputs)
     except (TypeError, ValueError):
         return []
     if not steps:

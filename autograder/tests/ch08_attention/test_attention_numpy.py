@@ -38,7 +38,7 @@ def _repaired_forward(sub, name, refs, *args):
         right = np.allclose(np.asarray(out, np.float64), refs["out"], rtol=1e-4, atol=1e-6)
     except Exception:  # noqa: BLE001 - not an array of the right shape: wrong
         right = False
-    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs), name))
+    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"out": out}), name))
 
 
 def _with_note(check, note):

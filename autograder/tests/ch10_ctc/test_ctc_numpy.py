@@ -178,7 +178,7 @@ def _repaired_forward(sub, logits, targets, il, tl, blank=0):
         right = np.allclose(np.asarray(loss, np.float64), refs["loss"], rtol=1e-4, atol=1e-6)
     except Exception:  # noqa: BLE001 - not an array of the right shape: wrong
         right = False
-    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs), "ctc_forward"))
+    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"loss": loss}), "ctc_forward"))
 
 
 def _with_note(check, note):
