@@ -65,5 +65,6 @@ def test_every_test_names_a_graded_function_with_an_answer_cell(graded_course):
         ids = set()
         for nb in (REPO / "solutions" / c).glob("*.ipynb"):
             ids |= {cell["metadata"].get("nbgrader", {}).get("grade_id") for cell in json.load(open(nb))["cells"]}
-        missing = {t["function"] for t in r["tests"]} - ids
+        # "<notebook>:together" (the whole chain's check, issue 20) has no answer cell, by design
+        missing = {t["function"] for t in r["tests"] if not t["function"].endswith(":together")} - ids
         assert not missing, f"{c}: graded names without an answer cell of that grade_id: {missing}"

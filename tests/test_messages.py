@@ -78,7 +78,30 @@ CASES = {
         "        h, c = hx\n        return tuple(torch.nn.LSTMCell(self.input_size, self.hidden_size).to(x)(x, (h, c)))\n")),
     "comment_mentions_torch": ("ch04_lstm", "lstm_numpy", lambda: edit(
         "ch04_lstm", "lstm_numpy", "lstm_step_forward", "    H = h_prev.shape[1]", "    # as torch.nn.LSTMCell does\n    H = h_prev.shape[1]")),
+    # cache repair (testkit/repair.py): a wrong forward's cache is repaired before the backward runs
+    "attention_scale": ("ch08_attention", "attention_numpy", lambda: edit(
+        "ch08_attention", "attention_numpy", "attention_forward", "scale = 1.0 / d ** 0.5", "scale = d ** 0.5")),
+    "attention_scale_and_dv": ("ch08_attention", "attention_numpy", lambda: _edits(
+        "ch08_attention", "attention_numpy", {"attention_forward": ("scale = 1.0 / d ** 0.5", "scale = d ** 0.5"),
+                                              "attention_backward": ("dv = alpha.transpose(0, 2, 1) @ dout",
+                                                                     "dv = 2 * alpha.transpose(0, 2, 1) @ dout")})),
+    "bi_not_reversed": ("ch06_bidirectional", "bidirectional_numpy", lambda: edit(
+        "ch06_bidirectional", "bidirectional_numpy", "bidirectional_forward", "x_rev = x[:, ::-1].copy()",
+        "x_rev = x.copy()")),
+    "ctc_end": ("ch10_ctc", "ctc_numpy", lambda: edit(
+        "ch10_ctc", "ctc_numpy", "ctc_forward", "end_blank = last[rows, 2 * U]", "end_blank = last[rows, 2]")),
 }
+
+
+def _edits(chapter, nb, changes):
+    d = student_copy(chapter, nb)
+    cells = answer_cells(d)
+    new = {}
+    for name, (old, repl) in changes.items():
+        src = d["cells"][cells[name]]["source"]
+        assert old in src, f"{chapter}/{nb}: {name} no longer contains {old!r}"
+        new[name] = src.replace(old, repl)
+    return student_copy(chapter, nb, new)
 
 
 def _gate_order():
@@ -148,6 +171,8 @@ def test_tanh_derivative_on_the_wrong_quantity_is_named(graded):
     assert lost(t, "rnn_step_backward") > 0 and lost(t, "rnn_backward") == 0 and lost(t, "rnn_forward") == 0
     parity = t["test_rnn_step_backward_parity"]["message"]
     assert "1 - h_next (the output, not squared)" in parity, parity
+    # the whole chain's own graded name (issue 20, item 3) shows it, not a loss on a function that is right
+    assert lost(t, "rnn_numpy:together") == 1 and "against torch.nn.RNN" in t["test_rnn_numpy_together"]["message"]
 
 
 @pytest.mark.parametrize("sid", ["zeros_lstm", "zeros_gru"])
@@ -180,3 +205,20 @@ def test_from_scratch_message_names_what_was_used(graded):
 def test_a_comment_is_not_a_use(graded):
     t = {n: x for n, x in graded("comment_mentions_torch").items() if "was not submitted" not in x["message"]}
     assert t and all(x["status"] == "passed" for x in t.values()), {n: x["message"] for n, x in t.items() if x["status"] != "passed"}
+
+
+@pytest.mark.parametrize("sid,forward,backward", [("attention_scale", "attention_forward", "attention_backward"),
+                                                  ("ctc_end", "ctc_forward", "ctc_backward"),
+                                                  ("bi_not_reversed", "bidirectional_forward", "bidirectional_backward")])
+def test_a_wrong_forward_costs_nothing_on_a_right_backward(graded, sid, forward, backward):
+    """The forward's cache is repaired in the student's process (testkit/repair.py) when the forward is
+    wrong on the test's inputs: the right backward keeps its points."""
+    t = graded(sid)
+    assert lost(t, forward) > 0 and lost(t, backward) == 0, {n: x["message"] for n, x in t.items() if x["points"] < x["max_points"]}
+
+
+def test_a_wrong_backward_on_a_repaired_cache_still_fails_and_says_so(graded):
+    t = graded("attention_scale_and_dv")
+    assert lost(t, "attention_forward") > 0 and lost(t, "attention_backward") > 0
+    m = t["test_attention_backward_parity"]["message"]
+    assert "dv" in m and "cache was repaired with the correct alpha, scale" in m, m

@@ -16,6 +16,21 @@ def test_hidden_tests_kill_sampled_mutants_without_spill_over(tmp_path):
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["per_name"] and all(v["mutants"] > 0 for v in doc["per_name"].values())
+    # issue 20: no message points at a line the check did not run
+    assert doc["cited_lines"] > 0 and doc["cited_not_exercised"] == [], doc["cited_not_exercised"]
+
+
+def test_cited_line_check_can_fail():
+    sys.path.insert(0, str(REPO / "tools"))
+    from tools import mutation
+
+    mutation.CELLS["s"] = ["# intro", "def f(a):\n    b = a + 1\n    return b[0]\n"]
+    ok = "IndexError: ... (in f, cell 2 line 3: return b[0])"
+    assert mutation.cited_lines_ok("s", ok) == (1, [])
+    for wrong in ("(in g, cell 2 line 3: return b[0])", "(in f, cell 2 line 2: return b[0])",
+                  "(in f, cell 7 line 3: return b[0])"):
+        n, bad = mutation.cited_lines_ok("s", "E: x " + wrong)
+        assert n == 1 and len(bad) == 1, wrong
 
 
 def test_spill_exceptions_name_real_graded_names():
@@ -25,3 +40,50 @@ def test_spill_exceptions_name_real_graded_names():
              for n in nb["graded"]}
     exceptions = json.loads((REPO / "tools" / "spill_exceptions.json").read_text())
     assert set(exceptions) <= names and all(len(v) > 20 for v in exceptions.values())
+
+
+class _Sub:
+    """The two requests of cache repair, served by the student side's own functions (no process)."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def leaves(self, _):
+        from autograder.sandbox.leaves import leaves as _leaves
+        return _leaves(self.cache)
+
+    def put_leaves(self, _, paths, values):
+        from autograder.sandbox.leaves import put as _put
+        for p, v in zip(paths, values):
+            self.cache = _put(self.cache, p, v)
+
+
+def test_cache_repair_any_layout_and_fail_closed():
+    import numpy as np
+
+    from autograder.testkit import repair
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4)), rng.standard_normal((4, 4))
+    gate = 1 / (1 + np.exp(-x @ w))  # (3, 4), positive
+    pre = x @ w
+    refs = {"x": x, "w": w, "pre": pre, "gate": gate, "scale": 0.5}
+
+    class Cache:  # a notebook's own class: its attributes are walked
+        pass
+    Cache.__module__ = "__main__"
+    obj = Cache()
+    obj.x, obj.parts = x, [{"gate": gate * 1.7, "w": w}, 2.0]
+    for cache in ((x, w, gate * 1.7, 2.0), {"x": x, "inner": (w, [gate * 1.7]), "s": 2.0}, obj):
+        sub = _Sub(cache)
+        names = repair.repair(sub, object(), refs)
+        assert names == ["gate", "scale"], names
+        leaves = {tuple(map(tuple, p)): v for p, v in sub.leaves(None)}
+        assert sum(np.allclose(v, gate) for v in leaves.values() if getattr(v, "shape", None) == gate.shape) == 1
+        assert [v for v in leaves.values() if type(v) is float] == [0.5]
+    # two candidates about as close: no repair at all (the coupling stays)
+    sub = _Sub((x, rng.standard_normal((3, 4))))
+    assert repair.repair(sub, object(), {"x": x, "a": rng.standard_normal((3, 4)), "b": rng.standard_normal((3, 4))}) == []
+    # a leaf of a shape no reference has: no repair
+    assert repair.plan([[[["i", 0]], np.ones((5, 5))]], refs) is None
+    assert repair.note([], "f") == "" and "repaired with the correct gate" in repair.note(["gate"], "f")

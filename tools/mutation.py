@@ -28,6 +28,7 @@ import ast
 import copy
 import hashlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -178,9 +179,44 @@ def build(chapters, quick: int | None, root: Path):
                     muts = sorted(muts, key=lambda m: hashlib.sha1(m[0].encode()).hexdigest())[:quick]
                 for mid, label, mutated in muts:
                     sid = f"m{len(index):05d}"
-                    make_class(root, {sid: {ch: {nbpath.stem: student_copy(ch, nbpath.stem, {fn: mutated})}}})
+                    copy_ = student_copy(ch, nbpath.stem, {fn: mutated})
+                    make_class(root, {sid: {ch: {nbpath.stem: copy_}}})
                     index[sid] = (ch, nbpath.stem, fn, mid, label)
+                    CELLS[sid] = [c["source"] for c in copy_["cells"]]
     return index
+
+
+CELLS: dict[str, list[str]] = {}
+CITED: dict = {"lines": 0, "bad": []}  # student id -> the sources of its notebook's cells
+CITE = re.compile(r"\(in ([\w.<>]+), cell (\d+) line (\d+): ")
+
+
+def cited_lines_ok(sid: str, message: str) -> tuple[int, list[str]]:
+    """(lines cited, the citations that do not point at a line the check ran): a message cites
+    ``(in FN, cell C line L: TEXT)`` from the traceback of the call that raised; it is right when cell
+    C's line L reads TEXT and lies in FN (defined at or above it in that cell). A stand-in's or a stale
+    cell's line fails this."""
+    cells, bad, n = CELLS.get(sid, []), [], 0
+    code = [c for c in cells if c.strip()]
+    for m in CITE.finditer(message):
+        n += 1
+        fn, c, ln = m.group(1), int(m.group(2)), int(m.group(3))
+        rest = message[m.end():]
+        text = rest.split(")")[0].strip() if ")" in rest else rest.strip()
+        ok = False
+        for pool in (cells, code):
+            if not 1 <= c <= len(pool):
+                continue
+            lines = pool[c - 1].splitlines()
+            if not 1 <= ln <= len(lines):
+                continue
+            above = "\n".join(lines[:ln])
+            line_ok = not text or lines[ln - 1].strip().startswith(text[:40]) or text[:40] in lines[ln - 1]
+            fn_ok = fn == "<module>" or re.search(rf"(def|class)\s+{re.escape(fn.split('.')[-1])}\b", above)
+            ok |= bool(line_ok and fn_ok)
+        if not ok:
+            bad.append(f"in {fn}, cell {c} line {ln}: {text[:60]}")
+    return n, bad
 
 
 def main(argv=None) -> int:
@@ -225,16 +261,20 @@ def main(argv=None) -> int:
                 st["survivors"].append(f"{mid} ({label})")
             lost, how = {}, set()
             for t in doc["tests"]:
-                if t["name"] in together:  # runs the student's functions together by design
-                    continue
+                if t["status"] != "passed":
+                    n, bad = cited_lines_ok(sid, t.get("message", ""))
+                    CITED["lines"] += n
+                    CITED["bad"] += [f"{key}:{mid} {t['name']}: {b}" for b in bad]
+                if t["name"] in together or t["function"].endswith(":together"):
+                    continue  # runs the student's functions together by design (its own graded name)
                 if t["function"] != fn and t["points"] < t["max_points"] and not (
                         t["status"] == "missing" and "was not submitted" in t["message"]):
                     lost[t["function"]] = lost.get(t["function"], 0.0) + t["max_points"] - t["points"]
-                    how.add(t["status"] if t["status"] == "failed" else f"{t['status']}: {t['message'][:100]}")
+                    how.add(_why(t, fn))
             if lost:
                 st["spill"] += 1
                 st["spilled"].append(f"{mid} ({label}): " + ", ".join(f"{k} -{v:g}" for k, v in sorted(lost.items()))
-                                     + f" [{', '.join(sorted(how))}]")
+                                     + "".join(f"\n        {h}" for h in sorted(how)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     total = {"mutants": 0, "killed": 0}
@@ -267,8 +307,12 @@ def main(argv=None) -> int:
     tspill = total.get("spill", 0)
     print(f"{'overall':45s} {total['mutants']:7d} {total['killed']:7d} {'':7s} {'':6s} {100 * overall:6.1f}% "
           f"{tspill:6d} {100 * tspill / max(total['mutants'], 1):6.1f}%")
+    print(f"messages: {CITED['lines']} cited lines, {len(CITED['bad'])} that do not point at a line the check ran")
+    for b in CITED["bad"][:50]:
+        print(f"    not exercised: {b}")
     if a.json:
-        a.json.write_text(json.dumps({"per_name": stats, "overall": overall}, indent=1))
+        a.json.write_text(json.dumps({"per_name": stats, "overall": overall, "cited_lines": CITED["lines"],
+                                      "cited_not_exercised": CITED["bad"]}, indent=1))
     return 0 if ok else 1
 
 
@@ -282,6 +326,19 @@ def works_together(chapters) -> set[str]:
         for f in sorted((REPO / "autograder" / "tests" / ch).glob("test_*.py")):
             out |= set(getattr(importlib.import_module(f"autograder.tests.{ch}.{f.stem}"), "WORKS_TOGETHER", []))
     return out
+
+
+def _why(t: dict, fn: str) -> str:
+    """Why a test of another graded name lost points to a mutant of ``fn``: its own function raised
+    on what the mutant gave it (e.g. a cache), a dependency raised inside it, or it returned values
+    that differ (judged on the mutant's cache or outputs)."""
+    test = t["name"].rsplit("::", 1)[-1]
+    if t["status"] == "failed":
+        return f"{test}: wrong values (on what {fn} gave it)"
+    m = re.search(r"\(in (\w+), cell", t["message"])
+    where = m.group(1) if m else "?"
+    first = t["message"].split("\n")[0][:80]
+    return f"{test}: {t['status']} raised in {where} ({first})"
 
 
 def _missing_other_notebooks(doc: dict, nb: str) -> float:

@@ -143,7 +143,7 @@ class Child:
     def _answer_callback(self, req: dict, blobs, deadline: float, what: str) -> None:
         """Run the trusted function a forwarder asked for, here, on the student's plain-data arguments;
         send back plain data (under the request's deadline, like everything sent to the child)."""
-        from .api import decode_reply, encode_args  # the trusted codec
+        from .values import decode_reply, encode_args  # the trusted codec
 
         name = req.get("cb")
         fn = self.callbacks.get(name) if isinstance(name, str) else None

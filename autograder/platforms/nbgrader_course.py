@@ -17,7 +17,7 @@ from pathlib import Path
 from ..core import notebook as nbmod
 from ..core import runner
 from . import latepolicy
-from .nbgrader_points import cell_functions
+from .nbgrader_points import cell_functions, hidden_points, together_names
 
 
 # --------------------------------------------------------------------- nbgrader's course, as nbgrader reads it
@@ -69,7 +69,8 @@ def _cell_map(cd, assignment: str, notebook: str, _cache: dict = {}) -> dict[str
         if path.is_file():
             key = (str(path), path.stat().st_mtime_ns)
             if key not in _cache:
-                _cache[key] = cell_functions(nbmod.load_notebook(path))
+                together = together_names(hidden_points(assignment).get(notebook, {}))
+                _cache[key] = cell_functions(nbmod.load_notebook(path), together)
             return _cache[key]
     return {}
 

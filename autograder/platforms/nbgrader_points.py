@@ -14,8 +14,9 @@ from ..core import notebook as nbmod
 from ..core import runner
 
 
-def cell_functions(nb: dict) -> dict[str, list[str]]:
-    """{test cell grade_id: [graded names answered above it, since the previous test cell]}."""
+def cell_functions(nb: dict, together=()) -> dict[str, list[str]]:
+    """{test cell grade_id: [graded names answered above it, since the previous test cell]}; the names
+    in ``together`` (``<notebook>:together``, the whole chain's check: no answer cell) go to the last."""
     out, pending = {}, []
     for c in nb["cells"]:
         m = nbmod.nbgrader_meta(c)
@@ -24,7 +25,15 @@ def cell_functions(nb: dict) -> dict[str, list[str]]:
         elif m.get("grade") and m.get("grade_id"):
             out[m["grade_id"]] = pending
             pending = []
+    if together and out:
+        last = list(out)[-1]
+        out[last] = out[last] + list(together)
     return out
+
+
+def together_names(pts: dict) -> list[str]:
+    """The graded names with no answer cell (``<notebook>:together``) among a notebook's points."""
+    return [f for f in pts if f.endswith(":together")]
 
 
 def hidden_points(assignment: str) -> dict[str, dict[str, float]]:
@@ -39,7 +48,8 @@ def hidden_points(assignment: str) -> dict[str, dict[str, float]]:
 
 def expected_cell_points(assignment: str, nb_name: str, nb: dict) -> dict[str, float]:
     pts = hidden_points(assignment).get(nb_name, {})
-    return {cell: float(sum(pts.get(f, 0.0) for f in funcs)) for cell, funcs in cell_functions(nb).items()}
+    return {cell: float(sum(pts.get(f, 0.0) for f in funcs))
+            for cell, funcs in cell_functions(nb, together_names(pts)).items()}
 
 
 def sync_points(solutions: Path = runner.REPO / "solutions", chapters=None) -> list[str]:

@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 
+from . import leaves
 from .codec import Handles, Kept, decode, encode, keep_parts
 from .guards import _block
 from .wire import FrameReader, bytes_to_array, send_frame
@@ -154,13 +155,24 @@ class _Child:
     def op_module_types(self, req, blobs):
         return [f"{type(m).__module__}.{type(m).__qualname__}" for m in self.handles[req["h"]].modules()]
 
+    def op_leaves(self, req, blobs):  # cache repair (testkit/repair.py): a kept value's float leaves
+        return leaves.leaves(self.handles[req["h"]])
+
+    def op_put_leaves(self, req, blobs):  # ... and plain values from the trusted side put in at those paths
+        paths, values = decode(req["args"], blobs, self.handles)
+        root = self.handles[req["h"]]
+        for path, value in zip(paths, values):
+            root = leaves.put(root, list(path), value)
+        self.handles[req["h"]] = root
+
     def op_release(self, req, blobs):
         for h in req["handles"]:
             self.handles.pop(h, None)
 
     OPS = {"run_cell": op_run_cell, "seed": op_seed, "exists": op_exists, "call": op_call,
            "forwarder": op_forwarder, "getattr": op_getattr, "backward": op_backward,
-           "param_grads": op_param_grads, "module_types": op_module_types, "release": op_release}
+           "param_grads": op_param_grads, "module_types": op_module_types, "leaves": op_leaves,
+           "put_leaves": op_put_leaves, "release": op_release}
 
     # -- stand-ins: a graded name answered by the trusted side while one call runs
     def install_stand_ins(self, names):

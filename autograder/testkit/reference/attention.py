@@ -75,6 +75,27 @@ def additive_ref(q, k, v, params, mask=None, dout=None):
     return out.detach().numpy(), [t.grad.numpy() for t in ts] + [{n: t.grad.numpy() for n, t in pt.items()}]
 
 
+def attention_intermediates(q, k, v, mask=None) -> dict:
+    """The correct forward's values a cache may hold (for cache repair, testkit/repair.py)."""
+    q64, k64, v64 = (np.asarray(a, np.float64) for a in (q, k, v))
+    scale = 1.0 / math.sqrt(q64.shape[-1])
+    scores = q64 @ k64.transpose(0, 2, 1) * scale
+    alpha = masked_softmax(_t(scores), mask).numpy()
+    return {"q": q64, "k": k64, "v": v64, "scores": scores, "alpha": alpha, "out": alpha @ v64, "scale": scale}
+
+
+def additive_intermediates(q, k, v, params, mask=None) -> dict:
+    """The correct additive forward's values a cache may hold (cache repair)."""
+    q64, k64, v64 = (np.asarray(a, np.float64) for a in (q, k, v))
+    p = {n: np.asarray(a, np.float64) for n, a in params.items()}
+    fq, fk = q64 @ p["W_q"].T, k64 @ p["W_k"].T
+    feat = np.tanh(fq[:, :, None, :] + fk[:, None, :, :])
+    scores = feat @ p["w_v"][0]
+    alpha = masked_softmax(_t(scores), mask).numpy()
+    return {"q": q64, "k": k64, "v": v64, **p, "fq": fq, "fk": fk, "feat": feat, "scores": scores,
+            "alpha": alpha, "out": alpha @ v64}
+
+
 def attention_variants(q, k, v, mask):
     """{mistake sentence: out} for the classic mistakes of scaled dot-product attention."""
     ts = [_t(a) for a in (q, k, v)]

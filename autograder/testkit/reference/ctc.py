@@ -108,6 +108,25 @@ def alpha(logits, targets, input_lengths, target_lengths, blank=0, **mistake):
     return out, np.array(loss)
 
 
+def intermediates(logits, targets, input_lengths, target_lengths, blank=0) -> dict:
+    """The correct forward's values a ctc_forward cache may hold (cache repair, testkit/repair.py):
+    logits, log-probabilities, their gather on the extended labels, log alpha (N, T, 2S + 1; -inf
+    outside each sequence) and the loss."""
+    z = np.asarray(logits, np.float64)
+    N, T, _ = z.shape
+    S = np.asarray(targets).reshape(N, -1).shape[1]
+    L = 2 * S + 1
+    lp = log_softmax(z)
+    ext = np.full((N, L), blank, dtype=np.int64)
+    ext[:, 1::2] = np.asarray(targets).reshape(N, -1)
+    lp_ext = np.take_along_axis(lp, np.broadcast_to(ext[:, None, :], (N, T, L)), axis=2)
+    alphas, loss = alpha(z, targets, input_lengths, target_lengths, blank)
+    la = np.full((N, T, L), NEG)
+    for n, a in enumerate(alphas):
+        la[n, :a.shape[0], :a.shape[1]] = a
+    return {"logits": z, "log_probs": lp, "lp_ext": lp_ext, "log_alpha": la, "loss": loss}
+
+
 def numeric_logit_grad(logits, targets, input_lengths, target_lengths, dloss, blank=0, eps=1e-5):
     z = np.array(logits, np.float64)
     g = np.zeros_like(z)

@@ -118,3 +118,33 @@ def sigmoid_backward(dout, cache):
 
 LAYERS = {"affine_forward": affine_forward, "affine_backward": affine_backward, "tanh_forward": tanh_forward,
           "tanh_backward": tanh_backward, "sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward}
+
+
+# ------------------------------------------------------- what a step's cache may hold (cache repair)
+def lstm_step_intermediates(x, h_prev, c_prev, params) -> dict:
+    """The correct LSTM step's values, float64, for cache repair (testkit/repair.py)."""
+    x, h_prev, c_prev = (np.asarray(a, np.float64) for a in (x, h_prev, c_prev))
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    H = h_prev.shape[1]
+    pre = x @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+    gi, gf = _sigmoid(pre[:, :H]), _sigmoid(pre[:, H:2 * H])
+    gg, go = np.tanh(pre[:, 2 * H:3 * H]), _sigmoid(pre[:, 3 * H:])
+    c_next = gf * c_prev + gi * gg
+    tc = np.tanh(c_next)
+    return {"x": x, "h_prev": h_prev, "c_prev": c_prev, **p, "pre-activation": pre, "i": gi, "f": gf, "g": gg,
+            "o": go, "c_next": c_next, "tanh(c_next)": tc, "h_next": go * tc}
+
+
+def gru_step_intermediates(x, h_prev, params) -> dict:
+    """The correct GRU step's values, float64, for cache repair (testkit/repair.py)."""
+    x, h_prev = (np.asarray(a, np.float64) for a in (x, h_prev))
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    H = h_prev.shape[1]
+    si = x @ p["weight_ih"].T + p["bias_ih"]
+    sh = h_prev @ p["weight_hh"].T + p["bias_hh"]
+    r = _sigmoid(si[:, :H] + sh[:, :H])
+    z = _sigmoid(si[:, H:2 * H] + sh[:, H:2 * H])
+    hn = sh[:, 2 * H:]
+    n = np.tanh(si[:, 2 * H:] + r * hn)
+    return {"x": x, "h_prev": h_prev, **p, "input side": si, "hidden side": sh, "r": r, "z": z,
+            "hidden side of n": hn, "n": n, "h_next": (1 - z) * n + z * h_prev}

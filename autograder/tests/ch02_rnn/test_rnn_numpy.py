@@ -453,3 +453,18 @@ def test_rnn_backward_unmodified(sub, rng):
                      "array, not into dh)")
     _judge_backward(sub, unpack(got, 3, "rnn_backward"), x, h0, p, dh,  # and the values
                     f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:", hint=False)
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("rnn_numpy:together", points=1)
+def test_rnn_numpy_together(sub, rng):
+    """The whole chain as a training loop runs it: rnn_forward, then rnn_backward on its own cache,
+    against torch.nn.RNN. Its own graded name (1 point, no answer cell): a mistake anywhere in the
+    notebook shows here, not as a loss booked on a function that is right."""
+    x, h0, p = _seq_inputs(rng)
+    dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
+    what = f"the whole chain (rnn_forward then rnn_backward, (N, T, D, H) = {x.shape + h0.shape[1:]}) against torch.nn.RNN:"
+    h, cache = unpack(sub.call_keep("rnn_forward", (1,), x, h0, p), 2, "rnn_forward")
+    check_strict(h, ref_seq(x, h0, p), f"{what} h")
+    got = unpack(sub.call("rnn_backward", dh, cache), 3, "rnn_backward")
+    _check_seq_backward(got, ref_seq(x, h0, p, dh), what)

@@ -8,7 +8,8 @@ from autograder.testkit.numgrad import check_numgrad, numgrad
 from autograder.testkit.shapes import arr, copy_params, dims, params
 from autograder.testkit.torchref import cell_ref, seq_ref
 from autograder.testkit.manifest import forbidden
-from autograder.testkit.reference.steps import LSTM_STEPS
+from autograder.testkit.reference.steps import LSTM_STEPS, lstm_step_intermediates
+from autograder.testkit import repair
 from autograder.testkit import compose
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
@@ -73,10 +74,35 @@ def test_lstm_step_forward_unmodified(sub, rng):
 
 
 # ----------------------------------------------------------------- lstm_step_backward
+def _repaired_step(sub, x, h0, c0, p):
+    """(cache, note): the student's own lstm_step_forward's cache, kept in their process and repaired
+    there with the correct step's values when their h_next or c_next is wrong (testkit/repair.py)."""
+    h1, c1, cache = unpack(sub.call_keep("lstm_step_forward", (2,), x, h0, c0, p), 3, "lstm_step_forward")
+    refs = lstm_step_intermediates(x, h0, c0, p)
+    try:
+        right = all(np.allclose(np.asarray(a, np.float64), refs[k], rtol=1e-4, atol=1e-6)
+                    for a, k in ((h1, "h_next"), (c1, "c_next")))
+    except Exception:  # noqa: BLE001 - not arrays of the right shape: wrong
+        right = False
+    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"h_next": h1, "c_next": c1}), "lstm_step_forward"))
+
+
+def _with_note(check, note):
+    try:
+        check()
+    except Fail as e:
+        raise Fail(str(e) + note) from None
+
+
 def _step_backward_check(sub, rng, x, h0, c0, p, dh, dc, label=""):
-    _, _, cache = unpack(sub.call("lstm_step_forward", x, h0, c0, p), 3, "lstm_step_forward")
+    cache, note = _repaired_step(sub, x, h0, c0, p)
     res, args, _ = sub.call_with_args("lstm_step_backward", dh.copy(), dc.copy(), cache)
     dx, dhp, dcp, grads = unpack(res, 4, "lstm_step_backward")
+    _with_note(lambda: _step_backward_values(x, h0, c0, p, dh, dc, label, dx, dhp, dcp, grads), note)
+    check_unmodified({"dh_next": dh, "dc_next": dc}, dict(zip(["dh_next", "dc_next"], args)), "lstm_step_backward")
+
+
+def _step_backward_values(x, h0, c0, p, dh, dc, label, dx, dhp, dcp, grads):
     _, (rx, rh, rc, rg) = cell_ref("lstm", x, [h0, c0], p, [dh, dc])
     what = f"lstm_step_backward ({_label(x, h0)}{label})"
     check_array(dx, rx.astype(x.dtype), f"{what} dx")
@@ -84,7 +110,6 @@ def _step_backward_check(sub, rng, x, h0, c0, p, dh, dc, label=""):
     check_array(dcp, rc.astype(x.dtype), f"{what} dc_prev (dc_next plus the path through h_next, "
                 "times the forget gate)")
     check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, what)
-    check_unmodified({"dh_next": dh, "dc_next": dc}, dict(zip(["dh_next", "dc_next"], args)), "lstm_step_backward")
 
 
 @graded("lstm_step_backward", points=3)
@@ -109,7 +134,7 @@ def test_lstm_step_backward_numerical(sub, rng):
     # pass on its own, even where the forward pass has a mistake.
     x, h0, c0, p = _step_inputs(rng)
     dh, dc = arr(rng, *h0.shape), arr(rng, *h0.shape)
-    _, _, cache = unpack(sub.call("lstm_step_forward", x, h0, c0, p), 3, "lstm_step_forward")
+    cache, note = _repaired_step(sub, x, h0, c0, p)
     dx, dhp, dcp, grads = unpack(sub.call("lstm_step_backward", dh, dc, cache), 4, "lstm_step_backward")
     if not isinstance(grads, dict):
         raise Fail("lstm_step_backward: grads must be a dict")
@@ -120,7 +145,7 @@ def test_lstm_step_backward_numerical(sub, rng):
         if got is None:
             raise Fail(f"lstm_step_backward: {name} is missing")
         flat, num = numgrad(lambda *a: cell_ref("lstm", a[0], a[1:3], a[3]), args, target, [dh, dc], rng)
-        check_numgrad(got, flat, num, f"lstm_step_backward {name}")
+        _with_note(lambda: check_numgrad(got, flat, num, f"lstm_step_backward {name}"), note)
 
 
 @graded("lstm_step_backward", points=1)

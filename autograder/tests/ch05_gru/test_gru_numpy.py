@@ -8,7 +8,8 @@ from autograder.testkit.numgrad import check_numgrad, numgrad
 from autograder.testkit.shapes import arr, copy_params, dims, params
 from autograder.testkit.torchref import cell_ref, seq_ref
 from autograder.testkit.manifest import forbidden
-from autograder.testkit.reference.steps import GRU_STEPS
+from autograder.testkit.reference.steps import GRU_STEPS, gru_step_intermediates
+from autograder.testkit import repair
 from autograder.testkit import compose
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
@@ -65,17 +66,40 @@ def test_gru_step_forward_unmodified(sub, rng):
 
 
 # ------------------------------------------------------------------ gru_step_backward
+def _repaired_step(sub, x, h0, p):
+    """(cache, note): the student's own gru_step_forward's cache, kept in their process and repaired
+    there with the correct step's values when their h_next is wrong (testkit/repair.py)."""
+    h1, cache = unpack(sub.call_keep("gru_step_forward", (1,), x, h0, p), 2, "gru_step_forward")
+    refs = gru_step_intermediates(x, h0, p)
+    try:
+        right = np.allclose(np.asarray(h1, np.float64), refs["h_next"], rtol=1e-4, atol=1e-6)
+    except Exception:  # noqa: BLE001 - not an array of the right shape: wrong
+        right = False
+    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"h_next": h1}), "gru_step_forward"))
+
+
+def _with_note(check, note):
+    try:
+        check()
+    except Fail as e:
+        raise Fail(str(e) + note) from None
+
+
 def _step_backward_check(sub, x, h0, p, dh, label=""):
-    _, cache = unpack(sub.call("gru_step_forward", x, h0, p), 2, "gru_step_forward")
+    cache, note = _repaired_step(sub, x, h0, p)
     res, args, _ = sub.call_with_args("gru_step_backward", dh.copy(), cache)
     dx, dhp, grads = unpack(res, 3, "gru_step_backward")
+    _with_note(lambda: _step_backward_values(x, h0, p, dh, label, dx, dhp, grads), note)
+    check_unmodified({"dh_next": dh}, {"dh_next": args[0]}, "gru_step_backward")
+
+
+def _step_backward_values(x, h0, p, dh, label, dx, dhp, grads):
     _, (rx, rh, rg) = cell_ref("gru", x, [h0], p, [dh])
     what = f"gru_step_backward ({_label(x, h0)}{label})"
     check_array(dx, rx.astype(x.dtype), f"{what} dx")
     check_array(dhp, rh.astype(x.dtype), f"{what} dh_prev (the direct path z * dh_next plus the three gates)")
     check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()},
                 f"{what} (in the n block, the hidden side gets r times the input side's gradient)")
-    check_unmodified({"dh_next": dh}, {"dh_next": args[0]}, "gru_step_backward")
 
 
 @graded("gru_step_backward", points=3)
@@ -89,7 +113,7 @@ def test_gru_step_backward_parity(sub, rng):
 def test_gru_step_backward_numerical(sub, rng):
     x, h0, p = _step_inputs(rng)
     dh = arr(rng, *h0.shape)
-    _, cache = unpack(sub.call("gru_step_forward", x, h0, p), 2, "gru_step_forward")
+    cache, note = _repaired_step(sub, x, h0, p)
     dx, dhp, grads = unpack(sub.call("gru_step_backward", dh, cache), 3, "gru_step_backward")
     if not isinstance(grads, dict):
         raise Fail("gru_step_backward: grads must be a dict")
@@ -98,7 +122,7 @@ def test_gru_step_backward_numerical(sub, rng):
         if got is None:
             raise Fail(f"gru_step_backward: {name} is missing")
         flat, num = numgrad(lambda *a: cell_ref("gru", a[0], a[1:2], a[2]), [x, h0, p], target, [dh], rng)
-        check_numgrad(got, flat, num, f"gru_step_backward {name}")
+        _with_note(lambda: check_numgrad(got, flat, num, f"gru_step_backward {name}"), note)
 
 
 @graded("gru_step_backward", points=1)

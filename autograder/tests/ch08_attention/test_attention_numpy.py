@@ -4,15 +4,19 @@ Scaled dot-product and additive (Bahdanau) attention, batched, with masks (True 
 course's rule for a query that may attend to nothing (weights 0, output 0, no gradient). References are
 torch autograd in float64 (``autograder.testkit.reference.attention``); numerical gradients go through
 the trusted forward. A backward is judged on the student's own forward: the cache stays in the
-student's process (``call_keep``) and is handed back to the student's backward.
+student's process (``call_keep``) and is handed back to the student's backward; when the forward is
+wrong on a test's inputs, that cache is first repaired there with the correct forward's values
+(``testkit/repair.py``), so a right backward keeps its points.
 """
 import numpy as np
 
 from autograder.core.api import Fail, check_array, check_unmodified, graded, unpack
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.numgrad import check_numgrad, numgrad
-from autograder.testkit.reference.attention import (additive_ref, additive_variants, attention_ref,
-                                                    attention_variants, which_variant)
+from autograder.testkit import repair
+from autograder.testkit.reference.attention import (additive_intermediates, additive_ref, additive_variants,
+                                                    attention_intermediates, attention_ref, attention_variants,
+                                                    which_variant)
 from autograder.testkit.shapes import arr
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
@@ -23,6 +27,25 @@ PKEYS = ("W_q", "W_k", "w_v")
 def _forward(sub, name, *args):
     """(out, cache): out as plain data, the cache kept in the student's process (a handle to pass back)."""
     return unpack(sub.call_keep(name, (1,), *args), 2, name)
+
+
+def _repaired_forward(sub, name, refs, *args):
+    """(cache, note): the student's own forward's cache, repaired in their process with the correct
+    forward's values when their forward is wrong on these inputs (testkit/repair.py), and the note a
+    failing backward's message then carries."""
+    out, cache = _forward(sub, name, *args)
+    try:
+        right = np.allclose(np.asarray(out, np.float64), refs["out"], rtol=1e-4, atol=1e-6)
+    except Exception:  # noqa: BLE001 - not an array of the right shape: wrong
+        right = False
+    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"out": out}), name))
+
+
+def _with_note(check, note):
+    try:
+        check()
+    except Fail as e:
+        raise Fail(str(e) + note) from None
 
 
 def _dims(rng, N=None, Tq=None, additive=False):
@@ -167,7 +190,7 @@ def _scale_hint(got, ref, d, name):
 
 
 def _attention_backward_check(sub, q, k, v, mask, dout, extra=""):
-    _, cache = _forward(sub, "attention_forward", q, k, v, mask)
+    cache, note = _repaired_forward(sub, "attention_forward", attention_intermediates(q, k, v, mask), q, k, v, mask)
     res, args, _ = sub.call_with_args("attention_backward", dout.copy(), cache)
     dq, dk, dv = unpack(res, 3, "attention_backward")
     _, (rq, rk, rv) = attention_ref(q, k, v, mask, dout)
@@ -176,7 +199,8 @@ def _attention_backward_check(sub, q, k, v, mask, dout, extra=""):
         try:
             check_array(got, ref.astype(q.dtype), f"{what} {name}")
         except Fail as e:
-            raise Fail(str(e) + (_scale_hint(got, ref, q.shape[2], name) if q.dtype == np.float64 else "")) from None
+            raise Fail(str(e) + (_scale_hint(got, ref, q.shape[2], name) if q.dtype == np.float64 else "")
+                       + note) from None
     check_unmodified({"dout": dout}, {"dout": args[0]}, "attention_backward")
 
 
@@ -193,11 +217,12 @@ def test_attention_backward_numerical(sub, rng):
     q, k, v = _sdpa_inputs(rng)
     mask = _mask(rng, "full", q.shape[0], q.shape[1], k.shape[1])
     dout = arr(rng, q.shape[0], q.shape[1], v.shape[2])
-    _, cache = _forward(sub, "attention_forward", q, k, v, mask)
+    cache, note = _repaired_forward(sub, "attention_forward", attention_intermediates(q, k, v, mask), q, k, v, mask)
     grads = unpack(sub.call("attention_backward", dout, cache), 3, "attention_backward")
     for i, name in enumerate(("dq", "dk", "dv")):
         flat, num = numgrad(lambda *a: [attention_ref(*a, mask)], [q, k, v], i, [dout], rng)
-        check_numgrad(grads[i], flat, num, f"attention_backward {name} ({_label(q, k, v, mask)})")
+        _with_note(lambda: check_numgrad(grads[i], flat, num, f"attention_backward {name} ({_label(q, k, v, mask)})"),
+                   note)
 
 
 @graded("attention_backward", points=1)
@@ -261,9 +286,15 @@ def test_additive_attention_forward_unmodified(sub, rng):
 
 # -------------------------------------------------------- additive_attention_backward
 def _additive_backward_check(sub, q, k, v, p, mask, dout, extra=""):
-    _, cache = _forward(sub, "additive_attention_forward", q, k, v, p, mask)
+    cache, note = _repaired_forward(sub, "additive_attention_forward", additive_intermediates(q, k, v, p, mask),
+                                    q, k, v, p, mask)
     res, args, _ = sub.call_with_args("additive_attention_backward", dout.copy(), cache)
     dq, dk, dv, grads = unpack(res, 4, "additive_attention_backward")
+    _with_note(lambda: _additive_backward_values(q, k, v, p, mask, dout, extra, dq, dk, dv, grads), note)
+    check_unmodified({"dout": dout}, {"dout": args[0]}, "additive_attention_backward")
+
+
+def _additive_backward_values(q, k, v, p, mask, dout, extra, dq, dk, dv, grads):
     _, (rq, rk, rv, rg) = additive_ref(q, k, v, p, mask, dout)
     what = f"additive_attention_backward ({_add_label(q, k, v, p, mask, extra)})"
     check_array(dq, rq.astype(q.dtype), f"{what} dq (each query's gradient sums over the keys)")
@@ -274,7 +305,6 @@ def _additive_backward_check(sub, q, k, v, p, mask, dout, extra=""):
                    f"{sorted(grads) if isinstance(grads, dict) else type(grads).__name__}")
     for n in PKEYS:
         check_array(grads[n], rg[n].astype(q.dtype), f"{what} grads[{n!r}] (summed over N and every position)")
-    check_unmodified({"dout": dout}, {"dout": args[0]}, "additive_attention_backward")
 
 
 @graded("additive_attention_backward", points=3)
@@ -290,7 +320,8 @@ def test_additive_attention_backward_numerical(sub, rng):
     q, k, v, p = _add_inputs(rng)
     mask = _mask(rng, "full", q.shape[0], q.shape[1], k.shape[1])
     dout = arr(rng, q.shape[0], q.shape[1], v.shape[2])
-    _, cache = _forward(sub, "additive_attention_forward", q, k, v, p, mask)
+    cache, note = _repaired_forward(sub, "additive_attention_forward", additive_intermediates(q, k, v, p, mask),
+                                    q, k, v, p, mask)
     dq, dk, dv, grads = unpack(sub.call("additive_attention_backward", dout, cache), 4, "additive_attention_backward")
     if not isinstance(grads, dict):
         raise Fail("additive_attention_backward: grads must be a dict")
@@ -299,7 +330,7 @@ def test_additive_attention_backward_numerical(sub, rng):
         if got is None:
             raise Fail(f"additive_attention_backward: {name} is missing")
         flat, num = numgrad(lambda *a: [additive_ref(*a, mask)], [q, k, v, p], target, [dout], rng)
-        check_numgrad(got, flat, num, f"additive_attention_backward {name}")
+        _with_note(lambda: check_numgrad(got, flat, num, f"additive_attention_backward {name}"), note)
 
 
 @graded("additive_attention_backward", points=1)

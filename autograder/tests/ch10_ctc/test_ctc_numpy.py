@@ -4,12 +4,14 @@ Expected values come from the trusted side only: torch.nn.functional.ctc_loss in
 gradient on the logits), a per-sequence loop for log alpha, central differences, an exhaustive search
 over every label string of tiny vocabularies (``autograder/testkit/reference/ctc.py``). ctc_backward is
 judged on the student's own forward: their ctc_forward's cache stays in their process (``call_keep``)
-and goes back to their ctc_backward.
+and goes back to their ctc_backward, repaired there first with the correct forward's values when their
+loss is wrong on a test's inputs (``testkit/repair.py``).
 """
 import numpy as np
 
 from autograder.core.api import Fail, Remote, check_array, check_unmodified, graded, unpack
 from autograder.testkit.checks import with_hint
+from autograder.testkit import repair
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference import ctc as ref
 
@@ -155,16 +157,35 @@ def test_ctc_forward_float32_unmodified(sub, rng):
 
 # ----------------------------------------------------------------------- ctc_backward
 def _backward_check(sub, logits, targets, il, tl, dloss, blank=0, what=""):
+    cache, note = _repaired_forward(sub, logits, targets, il, tl, blank)
+    got, args, _ = sub.call_with_args("ctc_backward", dloss.copy(), cache)
+    _, want = ref.torch_ctc(logits, targets, il, tl, blank, dloss=dloss)
+    _with_note(lambda: check_array(got, want.astype(logits.dtype),
+                                   f"ctc_backward dlogits ({_label(logits, targets, il, tl)}{what}; softmax minus the "
+                                   "occupancy of each class, times dloss[n]; zero at steps t >= input_lengths[n])"), note)
+    check_unmodified({"dloss": dloss}, {"dloss": args[0]}, "ctc_backward")
+    return got
+
+
+def _repaired_forward(sub, logits, targets, il, tl, blank=0):
+    """(cache, note): the student's own ctc_forward's cache, repaired in their process with the correct
+    forward's values when their loss is wrong on these inputs (testkit/repair.py)."""
     loss, _, cache = _forward(sub, logits, targets, il, tl, blank, keep=True)
     if not isinstance(cache, Remote):
         raise Fail("ctc_forward should return (loss, log_alpha, cache)")
-    got, args, _ = sub.call_with_args("ctc_backward", dloss.copy(), cache)
-    _, want = ref.torch_ctc(logits, targets, il, tl, blank, dloss=dloss)
-    check_array(got, want.astype(logits.dtype),
-                f"ctc_backward dlogits ({_label(logits, targets, il, tl)}{what}; softmax minus the occupancy "
-                "of each class, times dloss[n]; zero at steps t >= input_lengths[n])")
-    check_unmodified({"dloss": dloss}, {"dloss": args[0]}, "ctc_backward")
-    return got
+    refs = ref.intermediates(logits, targets, il, tl, blank)
+    try:
+        right = np.allclose(np.asarray(loss, np.float64), refs["loss"], rtol=1e-4, atol=1e-6)
+    except Exception:  # noqa: BLE001 - not an array of the right shape: wrong
+        right = False
+    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"loss": loss}), "ctc_forward"))
+
+
+def _with_note(check, note):
+    try:
+        check()
+    except Fail as e:
+        raise Fail(str(e) + note) from None
 
 
 @graded("ctc_backward", points=3)
@@ -178,11 +199,11 @@ def test_ctc_backward_parity(sub, rng):
 def test_ctc_backward_numerical(sub, rng):
     logits, targets, il, tl = _batch(rng, N=2, T=5, C=3, S=2, repeats=True)
     dloss = rng.standard_normal(2)
-    loss, _, cache = _forward(sub, logits, targets, il, tl, keep=True)
+    cache, note = _repaired_forward(sub, logits, targets, il, tl)
     got = sub.call("ctc_backward", dloss, cache)
     num = ref.numeric_logit_grad(logits, targets, il, tl, dloss)
-    check_array(got, num, f"ctc_backward dlogits against central differences of the loss "
-                f"({_label(logits, targets, il, tl)})", rtol=1e-5, atol=1e-7)
+    _with_note(lambda: check_array(got, num, f"ctc_backward dlogits against central differences of the loss "
+                                   f"({_label(logits, targets, il, tl)})", rtol=1e-5, atol=1e-7), note)
 
 
 @graded("ctc_backward", points=1)
@@ -206,10 +227,11 @@ def test_ctc_backward_float32_blank(sub, rng):
     _backward_check(sub, logits, targets, il, tl, rng.standard_normal(len(il)), blank=2, what=", blank=2")
     logits, targets, il, tl = _batch(rng)
     x32 = logits.astype(np.float32)
-    loss, _, cache = _forward(sub, x32, targets, il, tl, keep=True)
+    cache, note = _repaired_forward(sub, x32, targets, il, tl)
     got = sub.call("ctc_backward", np.ones(len(il), np.float32), cache)
     _, want = ref.torch_ctc(x32.astype(np.float64), targets, il, tl, dloss=np.ones(len(il)))
-    check_array(got, want.astype(np.float32), f"ctc_backward dlogits (float32 logits; {_label(logits, targets, il, tl)})")
+    _with_note(lambda: check_array(got, want.astype(np.float32),
+                                   f"ctc_backward dlogits (float32 logits; {_label(logits, targets, il, tl)})"), note)
 
 
 # ------------------------------------------------------------------ ctc_greedy_decode
