@@ -59,6 +59,7 @@ def _group(item) -> str:
     return item.module.__name__.rsplit(".", 1)[-1]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (it appends each to the test id)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         mod = item.module.__name__.rsplit(".", 1)[-1]
