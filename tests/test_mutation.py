@@ -10,7 +10,7 @@ from conftest import REPO
 
 
 def test_hidden_tests_kill_sampled_mutants_without_spill_over(tmp_path):
-    r = subprocess.run([sys.executable, "tools/mutation.py", "--quick", "3", "--target", "1.0", "--spill-target",
+    r = subprocess.run([sys.executable, "tools/mutation.py", "--quick", "2", "--target", "1.0", "--spill-target",
                         "0.95", "--json", str(tmp_path / "m.json")], cwd=REPO, capture_output=True, text=True,
                        timeout=3000)
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
