@@ -9,7 +9,8 @@ what is shared for the whole run under a file lock, so that no order of tests ca
 Tiers (markers, set here from what a test uses, so that no test file has to remember them):
 - ``book``: needs the built book (the ``built_book`` fixture);
 - ``browser``: opens the built book in Chromium (tests/test_browser.py);
-- ``slow``: grades large corpora, runs nbgrader or the mutation check, or builds a scratch chapter.
+- ``slow``: grades large corpora (the whole course too), runs nbgrader or the mutation check, or builds a
+  scratch chapter.
 ``make test-fast`` runs ``-m "not slow and not book and not browser"``; ``make test`` runs everything.
 """
 from __future__ import annotations
@@ -68,8 +69,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.book)
         if mod in BROWSER_MODULES:
             item.add_marker(pytest.mark.browser)
-        if mod in SLOW_MODULES or item.originalname in SLOW_TESTS:
-            item.add_marker(pytest.mark.slow)
+        if mod in SLOW_MODULES or item.originalname in SLOW_TESTS or "graded_course" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)  # (grading the whole course: `make selfcheck` is its quick form)
         item.add_marker(pytest.mark.xdist_group(_group(item)))
     order = {id(it): i for i, it in enumerate(items)}
     items.sort(key=lambda it: (-GROUP_SECONDS.get(_group(it), 0), _group(it), order[id(it)]))
