@@ -163,13 +163,10 @@ nbformat.write(nb, sys.argv[1])
 """
 
 
-@pytest.mark.parametrize("exercise", EXERCISES, ids=str)
-def test_exercise_notebook_runs_as_in_colab(exercise, wheel, colab, tmp_path):
-    """The notebook, run from its own folder in the fresh venv with only the wheel on a local index (no
-    network): its setup cell must install rnnlib, and every cell must then run."""
+def _run_in_colab(exercise: Path, wheel: Path, colab: Path, tmp_path: Path) -> dict:
+    """The answered notebook, run from its own folder in the simulated Colab with only the wheel on a
+    local index (no network); returns the executed notebook (no cell may have raised)."""
     env = _clean_env(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheel), MPLBACKEND="Agg")
-    subprocess.run([str(colab), "-m", "pip", "uninstall", "-q", "-y", DIST], env=env, timeout=300,
-                   capture_output=True)
     folder = tmp_path / exercise.parent
     folder.mkdir(parents=True)
     path = folder / exercise.name
@@ -180,14 +177,42 @@ def test_exercise_notebook_runs_as_in_colab(exercise, wheel, colab, tmp_path):
                        env=env, cwd=folder, timeout=900)
     assert r.returncode == 0, f"{exercise} failed in the simulated Colab:\n{r.stderr[-4000:]}"
     out = json.load(open(path))
-    setup = _first_code_cell(path)
-    printed = "".join("".join(o.get("text", "")) for o in setup["outputs"] if o.get("output_type") == "stream")
+    printed = "".join("".join(o.get("text", "")) for o in _first_code_cell(path)["outputs"]
+                      if o.get("output_type") == "stream")
     assert f"rnnlib {se.package_version()}, device cpu" in printed, printed
+    errors = [o for c in out["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors[:1]
+    return out
+
+
+def _installed_in(colab: Path) -> list[Path]:
+    """The package's dist-info folders in the simulated Colab's own site-packages (what `pip show` reads)."""
+    site = Path(subprocess.run([str(colab), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    return sorted(site.glob(f"{DIST.replace('-', '_')}-*.dist-info"))
+
+
+def test_setup_cell_installs_the_wheel_into_the_notebooks_environment(wheel, colab, tmp_path):
+    """A fresh Colab (no rnnlib): the setup cell installs the package from the index into the
+    notebook's own environment, and every cell then runs. Every exercise notebook opens with this same
+    cell (test_every_notebook_opens_with_the_setup_cell), so one notebook tests the install for all."""
+    env = _clean_env()
+    subprocess.run([str(colab), "-m", "pip", "uninstall", "-q", "-y", DIST], env=env, timeout=300,
+                   capture_output=True)
+    assert not _installed_in(colab)
+    _run_in_colab(EXERCISES[0], wheel, colab, tmp_path)
     r = subprocess.run([str(colab), "-m", "pip", "show", DIST], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "Location: " + str(colab.parent.parent) in r.stdout, \
         "the setup cell did not install the package into the notebook's environment"
-    errors = [o for c in out["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors, errors[:1]
+    assert f"Version: {se.package_version()}" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=str)
+def test_exercise_notebook_runs_as_in_colab(exercise, wheel, colab, tmp_path):
+    """Every exercise notebook, answered, runs from its own folder in the simulated Colab (the package
+    installed by the setup cell: by this notebook's own when no earlier test left it installed)."""
+    _run_in_colab(exercise, wheel, colab, tmp_path)
+    assert [p.name for p in _installed_in(colab)] == [f"{DIST.replace('-', '_')}-{se.package_version()}.dist-info"]
 
 
 # ----------------------------------------------------------------------------- the student edition
@@ -251,19 +276,21 @@ def test_edition_has_no_solution_or_hidden_test_line(edition):
 
 
 @pytest.fixture(scope="session")
-def edition_site(edition, built_book) -> Path:
+def edition_site(edition, built_book, tmp_path_factory) -> Path:
     """The book built from the edition alone, with the book's own command (rnnlib from the edition).
     After the course's own build (``built_book``), whose executed chapters it reuses (keyed by content)."""
     if os.environ.get("SKIP_BOOK"):
         pytest.skip("SKIP_BOOK is set")
+    site = tmp_path_factory.mktemp("edition-site") / edition.name  # a copy: the edition itself stays as released
+    shutil.copytree(edition, site)
     cache = REPO / "_build" / ".jupyter_cache"
     if cache.is_dir():  # reuse executed chapters of an earlier source build (keyed by content)
-        shutil.copytree(cache, edition / "_build" / ".jupyter_cache")
-    env = dict(os.environ, PYTHONPATH=str(edition))
+        shutil.copytree(cache, site / "_build" / ".jupyter_cache")
+    env = dict(os.environ, PYTHONPATH=str(site))
     r = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "-W", "-n", "--keep-going"],
-                       cwd=edition, capture_output=True, text=True, env=env, timeout=1800)
+                       cwd=site, capture_output=True, text=True, env=env, timeout=1800)
     assert r.returncode == 0, "the edition's book failed to build:\n" + (r.stdout + r.stderr)[-4000:]
-    return edition / "_build" / "html"
+    return site / "_build" / "html"
 
 
 def test_edition_site_has_no_solution_or_hidden_test_line(edition_site):
