@@ -247,6 +247,37 @@ def test_the_preflight_stops_a_run_that_cannot_grade(tmp_path):
     assert not (tmp_path / "out" / "s").exists()  # nobody graded
 
 
+@needs_container
+def test_the_preflight_stops_a_run_whose_packages_the_sandbox_cannot_read(tmp_path):
+    """An interpreter everyone can enter, with its packages in a folder only root can: the zygote (root)
+    imports torch, so a probe that only imported would pass, and every student's lazy import (say,
+    torch.fx.experimental) would then fail as the student's own ModuleNotFoundError. The probe reads
+    the packages' folders as the sandbox's user, and the run stops in one line."""
+    import sysconfig
+
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(closed / "venv")], check=True, timeout=120)
+    py = closed / "venv" / "bin" / "python"
+    site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    for e in Path(sysconfig.get_paths()["purelib"]).iterdir():  # this environment's packages, by links
+        if not (site / e.name).exists():
+            (site / e.name).symlink_to(e)
+    sub = _class(tmp_path, {})
+    d = sub / "s" / A
+    d.mkdir(parents=True)
+    (d / f"{NB}.ipynb").write_text(json.dumps(base()))
+    os.chmod(closed, 0o700)
+    argv = [str(py), "-m", "autograder", "grade", str(sub), "--out", str(tmp_path / "out"), "--no-progress", *LIMITS]
+    r = subprocess.run(container.wrap(argv), cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    err = [l for l in r.stderr.splitlines() if "error" in l]
+    assert len(err) == 1 and "cannot grade here" in err[0] and "cannot read" in err[0], r.stderr[-2000:]
+    assert f"chmod o+x {closed}" in err[0], err[0]
+    assert not (tmp_path / "out" / "s").exists()  # nobody graded
+
+
 @pytest.mark.parametrize("where", ["bubblewrap", "container"])
 def test_one_notebooks_processes_together_stay_under_the_memory_limit(where, tmp_path):
     """Round 2: four forked processes that each touch 900 MiB under --memory-mb 1024 held 3,600 MiB.

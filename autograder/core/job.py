@@ -37,7 +37,15 @@ PREFLIGHT = ("import secrets, json, decimal, fractions, statistics, tempfile, os
              "            pass\n"
              "    with tempfile.TemporaryFile() as f:\n"
              "        f.write(b'x')\n"
-             "    return float(np.tanh(torch.tensor(0.5)).item()), readable\n")
+             "    unreadable = []\n"  # the packages' own folders, which later (lazy) imports read
+             "    for m in (np, torch, rnnlib):\n"
+             "        try:\n"
+             "            os.listdir(os.path.dirname(m.__file__))\n"
+             "            with open(m.__file__, 'rb') as f:\n"
+             "                f.read(1)\n"
+             "        except OSError:\n"
+             "            unreadable.append(os.path.dirname(m.__file__))\n"
+             "    return float(np.tanh(torch.tensor(0.5)).item()), readable, unreadable\n")
 
 
 def preflight(zygote: Zygote, limits: Limits) -> None:
@@ -55,7 +63,7 @@ def preflight(zygote: Zygote, limits: Limits) -> None:
     try:
         try:
             nb.ensure()
-            value, readable = api.decode_reply(*nb.request(
+            value, readable, unreadable = api.decode_reply(*nb.request(
                 {"op": "call", "target": {"name": "preflight_probe"},
                  "args": {"t": "tuple", "v": [{"t": "list", "v": [{"t": "str", "v": p} for p in secrets_to_try]}]},
                  "kwargs": {"t": "dict", "k": [], "v": []}}, (), 60, "checking that this machine can grade"))
@@ -70,6 +78,13 @@ def preflight(zygote: Zygote, limits: Limits) -> None:
                         f"unprivileged user cannot enter: `chmod o+x {closed}`, or make the virtual environment "
                         "from a Python every user can read)")
             raise Unfit(f"a probe notebook could not run in the sandbox ({zygote.isolation}): {msg}{hint}") from None
+        if unreadable:  # the zygote imported them before it dropped privileges: a student's lazy import would fail
+            from . import launch
+
+            closed = launch.unreadable_parent(os.path.join(unreadable[0], "x")) or unreadable[0]
+            raise Unfit(f"the sandbox's user cannot read {unreadable[0]} (isolation '{zygote.isolation}'): "
+                        f"imports inside a notebook would fail; {closed} is closed to other users: `chmod o+x "
+                        f"{closed}`, or make the virtual environment where every user can read it")
         if not (isinstance(value, float) and math.isclose(value, math.tanh(0.5), rel_tol=1e-6)):
             raise Unfit("a probe notebook computed a wrong value in the sandbox")
         if readable and zygote.isolation != "weak":
