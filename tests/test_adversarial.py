@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -332,8 +333,12 @@ TREE_CASES = ("t1_symlink_solutions", "t2_symlink_classmate", "t3_fifo", "t4_lin
 
 
 def build_class(root: Path, with_attackers: bool = True) -> Path:
+    """The class: each attacker followed by its honest twin (the same correct notebook). Without the
+    attackers: the one twin that every twin of a run beside attackers must equal (student id aside)."""
     sub = root / "submitted"
     for case, (write, _) in cases().items():
+        if not with_attackers and case != "correct":
+            continue
         if with_attackers:
             folder = sub / sid(case) / A
             folder.mkdir(parents=True)
@@ -520,11 +525,18 @@ def test_dask_with_separate_scheduler_and_worker_processes(corpus, tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         time.sleep(3)
-        for run in ("first", "second"):  # the second run reuses the worker (and its zygote) of the first
-            out = root / f"results_{run}"
-            r = run_grader(sub, out, "--scheduler", f"tcp://127.0.0.1:{port}", *LIMITS)
-            assert r.returncode == 0, r.stderr[-3000:]
-            assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in DASK_CASES])
+        out = root / "results_first"
+        r = run_grader(sub, out, "--scheduler", f"tcp://127.0.0.1:{port}", *LIMITS)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in DASK_CASES])
+        # a second run later reuses the worker (and its zygote) that served every attacker: its students
+        # (the honest twins alone) are untouched too
+        for case in DASK_CASES:
+            shutil.rmtree(sub / sid(case))
+        out = root / "results_second"
+        r = run_grader(sub, out, "--scheduler", f"tcp://127.0.0.1:{port}", *LIMITS)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in DASK_CASES])
     finally:
         for p in (worker, sched):
             os.killpg(p.pid, signal.SIGKILL)

@@ -71,9 +71,13 @@ def _notebook(chapter, name, added=None, after=None):
 
 
 def _build(root: Path, with_attackers: bool) -> Path:
+    """Each attacker followed by its honest twin; without the attackers, the one twin (00~honest) that
+    every twin beside an attacker must equal, student id aside."""
     sub = root / "submitted"
     for (chapter, name, after, _), attacks in CASES.items():
         for i, (case, src) in enumerate(sorted(attacks.items())):
+            if not with_attackers and i:
+                break
             students = [f"{i:02d}~honest"] + ([f"{i:02d}_{case}"] if with_attackers else [])
             for s in students:
                 folder = sub / s / chapter
@@ -130,8 +134,7 @@ def test_honest_twin_after_each_attacker_is_untouched(graded, chapter):
     ref = _normalised(graded[False][chapter], twins[0], chapter)
     doc = json.loads(ref[0])  # the torch notebook alone was handed in: its tests all pass, the rest are missing
     assert doc["score"] > 0 and all(t["status"] in ("passed", "missing") for t in doc["tests"]), doc["tests"]
-    bad = [t for t in twins if _normalised(graded[True][chapter], t, chapter) != ref
-           or _normalised(graded[False][chapter], t, chapter) != ref]
+    bad = [t for t in twins if _normalised(graded[True][chapter], t, chapter) != ref]
     assert not bad, bad
 
 
