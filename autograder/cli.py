@@ -20,6 +20,8 @@ def _grade_parser(sub) -> None:
                    "still lists every result under RESULTS_DIR")
     g.add_argument("--wait", action="store_true", help="if another run holds RESULTS_DIR, wait for it")
     g.add_argument("--scheduler", metavar="ADDRESS", help="run jobs on a Dask distributed cluster")
+    g.add_argument("--scheduler-timeout", type=float, default=15.0, metavar="S",
+                   help="how long to try to reach the scheduler before the run stops (default 15)")
     g.add_argument("--cell-timeout", type=float, default=Limits.cell_seconds, metavar="S")
     g.add_argument("--call-timeout", type=float, default=Limits.call_seconds, metavar="S")
     g.add_argument("--notebook-timeout", type=float, default=Limits.notebook_seconds, metavar="S")
@@ -148,6 +150,9 @@ def grade_command(a) -> int:
     if a.workers < 1:
         print("autograder: error: --workers must be at least 1", file=sys.stderr)
         return 2
+    if not a.scheduler_timeout > 0:
+        print("autograder: error: --scheduler-timeout must be more than 0 seconds", file=sys.stderr)
+        return 2
     if a.assignment and a.assignment not in runner.assignments():
         print(f"autograder: error: no hidden tests for assignment {a.assignment!r} "
               f"(known: {', '.join(runner.assignments())})", file=sys.stderr)
@@ -168,6 +173,7 @@ def grade_command(a) -> int:
     try:
         s = grade_class(a.submitted, a.out, a.assignment, a.workers, a.force, limits,
                         progress=not a.no_progress, scheduler=a.scheduler, only=only, wait=a.wait,
+                        scheduler_timeout=a.scheduler_timeout,
                         stamp_late=latepolicy.stamper(policy, runner.log))
     except RunError as e:
         print(f"autograder: error: {e}", file=sys.stderr)

@@ -254,10 +254,12 @@ def test_several_copies_the_most_complete_is_graded_and_the_others_named(tmp_pat
 def test_an_unreachable_scheduler_is_one_line(tmp_path):
     sub = _class(tmp_path, 1)
     t0 = time.monotonic()
-    r = run_grader(sub, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9", timeout=120)
+    r = run_grader(sub, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "2", timeout=120)
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert r.returncode != 0 and len(lines) == 1 and "scheduler" in lines[0] and "Traceback" not in r.stderr, r.stderr
     assert time.monotonic() - t0 < 60
+    r = run_grader(sub, tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "0")
+    assert r.returncode == 2 and "--scheduler-timeout must be more than 0" in r.stderr, r.stderr
 
 
 def test_a_missing_release_is_said_loudly(tmp_path):

@@ -259,6 +259,7 @@ def discover(submitted: Path, assignment: str | None, only: list[str] | None, su
 def grade_class(submitted: Path, out: Path, assignment: str | None = None, workers: int = 1,
                 force: bool = False, limits: Limits | None = None, progress: bool = True,
                 scheduler: str | None = None, only: list[str] | None = None, wait: bool = False,
+                scheduler_timeout: float = 15.0,
                 stamp_late=None) -> Summary:
     limits = limits or Limits()
     summary = Summary()
@@ -314,7 +315,7 @@ def grade_class(submitted: Path, out: Path, assignment: str | None = None, worke
                 bar.update(1)
 
         if jobs:
-            pool = pools.DaskPool(scheduler) if scheduler else pools.LocalPool(max(1, min(workers, len(jobs))))
+            pool = pools.DaskPool(scheduler, scheduler_timeout) if scheduler else pools.LocalPool(max(1, min(workers, len(jobs))))
             try:
                 pool.run(jobs, limits, on_done)
             except pools.PoolError as e:

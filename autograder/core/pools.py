@@ -145,20 +145,20 @@ def _grade_remote(student, assignment, sub, h, limits) -> dict:
 
 
 class DaskPool:
-    def __init__(self, scheduler: str):
-        self.scheduler = scheduler
+    def __init__(self, scheduler: str, timeout: float = 15.0):
+        self.scheduler, self.timeout = scheduler, timeout
 
     def run(self, jobs, limits, on_done) -> None:
-        run_on_dask(self.scheduler, jobs, limits, on_done)
+        run_on_dask(self.scheduler, jobs, limits, on_done, self.timeout)
 
 
-def run_on_dask(scheduler: str, jobs, limits, on_done) -> None:
+def run_on_dask(scheduler: str, jobs, limits, on_done, timeout: float = 15.0) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise PoolError("--scheduler needs the 'distributed' package (pip install distributed)") from None
     try:
-        client = Client(scheduler, timeout="15s")
+        client = Client(scheduler, timeout=f"{timeout:g}s")
     except Exception as e:  # OSError, TimeoutError, ValueError for a malformed address...
         raise PoolError(f"cannot reach the Dask scheduler at {scheduler} "
                        f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'no answer'})") from None
