@@ -36,7 +36,7 @@ needs_container = pytest.mark.skipif(bool(WHY), reason=WHY or "")
 
 SECRET_MARK = "def test_"  # in every hidden test file; never in a student's results
 HIDDEN = REPO / "autograder" / "tests" / A / "test_gradients_numpy.py"
-LIMITS = ("--assignment", A, "--cell-timeout", "10", "--call-timeout", "10", "--notebook-timeout", "60",
+LIMITS = ("--assignment", A, "--cell-timeout", "5", "--call-timeout", "5", "--notebook-timeout", "60",
           "--memory-mb", "1024", "--workers", "1")
 
 READ_SECRETS = f'''
