@@ -11,8 +11,10 @@ from autograder.testkit.shapes import shapes
 from autograder.core.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
 from autograder.testkit.checks import check_strict, with_hint
 from autograder.testkit.manifest import forbidden
-from autograder.testkit.reference.steps import RNN_STEPS
-from autograder.testkit import compose
+from autograder.testkit.reference.steps import RNN_STEPS, rnn_step_intermediates, seq_intermediates
+from autograder.testkit import compose, repair
+from autograder.testkit.shapes import probe_inputs
+from autograder.core.engine import StudentError
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 # Fair credit by composition (testkit.compose): rnn_forward / rnn_backward are judged against the
@@ -172,7 +174,20 @@ def test_rnn_step_forward_unmodified(sub, rng):
 
 # ------------------------------------------------------------------- rnn_step_backward
 def _step_backward(sub, x, h, p, dh_next, with_h_next=False):
-    h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
+    """rnn_step_backward on the cache of the student's own rnn_step_forward (kept in their process); when
+    that forward raises on these inputs, on a cache built in its own layout, learned on other inputs
+    (testkit/repair.py; the h_next given back is then None: the reference judges)."""
+    try:
+        h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
+    except StudentError as first:
+        for cache in repair.probe_caches(sub, "rnn_step_forward", 1, probe_inputs("rnn", x, [h], p),
+                                         rnn_step_intermediates, (x, h, p), 2):
+            try:
+                got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+            except StudentError:
+                continue
+            return (got, None) if with_h_next else got
+        raise first from None
     got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
     return (got, h_next) if with_h_next else got
 
@@ -322,9 +337,21 @@ def test_rnn_forward_unmodified(sub, rng):
 
 
 # ----------------------------------------------------------------------- rnn_backward
+class _Noted(tuple):
+    """What rnn_backward returned, with the note a failing message carries (``note``)."""
+    note = ""
+
+
 def _seq_backward(sub, x, h0, p, dh):
-    _, cache = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    return unpack(sub.call("rnn_backward", dh, cache), 3, "rnn_backward")
+    """rnn_backward on the cache of the student's own rnn_forward (kept in their process), repaired there
+    when that forward is wrong on these inputs, or built in its own layout (learned on other inputs)
+    when it raises or leaves a cache the backward cannot run on (testkit/repair.py)."""
+    res, note = repair.run_backward(
+        sub, "rnn_forward", 1, 2, (x, h0, p), lambda cache: sub.call("rnn_backward", dh, cache),
+        lambda *a: seq_intermediates("rnn", *a), probe_inputs("rnn", x, [h0], p), outputs={0: "h"})
+    got = _Noted(unpack(res, 3, "rnn_backward"))
+    got.note = note
+    return got
 
 
 def _check_seq_backward(got, ref, what, dtype=None):
@@ -373,7 +400,8 @@ def _judge_backward(sub, got, x, h0, p, dh, what, dtype=None, hint=True):
                     for r in ref)
     same = compose.steps_match(sub, "rnn", composed[:2] + tuple(composed[2][k] for k in KEYS),
                                ref[:2] + tuple(ref[2][k] for k in KEYS))
-    note = "" if same else " (expected: BPTT over your rnn_step_backward, fed your rnn_step_forward's caches)"
+    note = ("" if same else " (expected: BPTT over your rnn_step_backward, fed your rnn_step_forward's caches)") + \
+        getattr(got, "note", "")
 
     def check_composed():
         if hint:

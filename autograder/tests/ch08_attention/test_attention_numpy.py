@@ -346,3 +346,37 @@ def test_additive_attention_backward_float32(sub, rng):
     q, k, v, p = _add_inputs(rng, dtype=np.float32)
     mask = _mask(rng, "causal", q.shape[0], q.shape[1], k.shape[1])
     _additive_backward_check(sub, q, k, v, p, mask, arr(rng, q.shape[0], q.shape[1], v.shape[2], dtype=np.float32))
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("attention_numpy:together", points=1)
+def test_attention_numpy_together(sub, rng):
+    """The whole chain as a training loop runs it, for both attentions: the forward, then the backward on
+    its own cache (kept in the student's process, never repaired), against torch autograd. Its own graded
+    name (1 point, no answer cell): a mistake anywhere shows here, not as a loss booked on a function
+    that is right."""
+    q, k, v = _sdpa_inputs(rng)
+    mask = _mask(rng, "padding", q.shape[0], q.shape[1], k.shape[1])
+    dout = arr(rng, q.shape[0], q.shape[1], v.shape[2])
+    what = f"the whole chain (attention_forward then attention_backward, {_label(q, k, v, mask)}) against torch"
+    out, cache = _forward(sub, "attention_forward", q, k, v, mask)
+    check_array(out, attention_ref(q, k, v, mask), f"{what}: out")
+    grads = unpack(sub.call("attention_backward", dout, cache), 3, "attention_backward")
+    _, ref = attention_ref(q, k, v, mask, dout)
+    for got, want, name in zip(grads, ref, ("dq", "dk", "dv")):
+        check_array(got, want, f"{what}: {name}")
+    q, k, v, p = _add_inputs(rng)
+    mask = _mask(rng, "full", q.shape[0], q.shape[1], k.shape[1])
+    dout = arr(rng, q.shape[0], q.shape[1], v.shape[2])
+    what = (f"the whole chain (additive_attention_forward then additive_attention_backward, "
+            f"{_add_label(q, k, v, p, mask)}) against torch")
+    out, cache = _forward(sub, "additive_attention_forward", q, k, v, p, mask)
+    check_array(out, additive_ref(q, k, v, p, mask), f"{what}: out")
+    dq, dk, dv, g = unpack(sub.call("additive_attention_backward", dout, cache), 4, "additive_attention_backward")
+    _, (rq, rk, rv, rg) = additive_ref(q, k, v, p, mask, dout)
+    for got, want, name in ((dq, rq, "dq"), (dk, rk, "dk"), (dv, rv, "dv")):
+        check_array(got, want, f"{what}: {name}")
+    if not isinstance(g, dict) or sorted(g) != sorted(PKEYS):
+        raise Fail(f"{what}: grads should be a dict with keys {sorted(PKEYS)}")
+    for key in PKEYS:
+        check_array(g[key], rg[key], f"{what}: grads[{key!r}]")
