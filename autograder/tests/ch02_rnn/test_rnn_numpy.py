@@ -343,12 +343,14 @@ class _Noted(tuple):
 
 
 def _seq_backward(sub, x, h0, p, dh):
-    """rnn_backward on the cache of the student's own rnn_forward (kept in their process), repaired there
-    when that forward is wrong on these inputs, or built in its own layout (learned on other inputs)
-    when it raises or leaves a cache the backward cannot run on (testkit/repair.py)."""
+    """rnn_backward on the cache of the student's own rnn_forward (kept in their process), or on one built
+    in its own layout (learned on other inputs) when it raises, or is wrong and leaves a cache the
+    backward cannot run on (testkit/repair.py). Its values are not repaired: a forward wrong through
+    its steps is consistent with them, and the expected value is BPTT over those same steps."""
     res, note = repair.run_backward(
         sub, "rnn_forward", 1, 2, (x, h0, p), lambda cache: sub.call("rnn_backward", dh, cache),
-        lambda *a: seq_intermediates("rnn", *a), probe_inputs("rnn", x, [h0], p), outputs={0: "h"})
+        lambda *a: seq_intermediates("rnn", *a), probe_inputs("rnn", x, [h0], p),
+        outputs={0: "h"}, repair_values=False)
     got = _Noted(unpack(res, 3, "rnn_backward"))
     got.note = note
     return got

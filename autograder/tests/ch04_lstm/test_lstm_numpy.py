@@ -182,13 +182,15 @@ def test_lstm_forward_float32_unmodified(sub, rng):
 
 # ---------------------------------------------------------------------- lstm_backward
 def _own_backward(sub, x, h0, c0, p, dh):
-    """((dx, dh0, dc0, grads), args, note): lstm_backward on the cache of the student's own lstm_forward
-    (kept in their process), repaired there when that forward is wrong on these inputs, or built in its
-    own layout (learned on other inputs) when it raises or leaves a cache the backward cannot run on
-    (testkit/repair.py); ``note`` says so in a failing message."""
+    """((dx, dh0, dc0, grads), args, note): lstm_backward on the cache of the student's own lstm_forward (kept
+    in their process), or on one built in its own layout (learned on other inputs) when it raises, or is
+    wrong and leaves a cache the backward cannot run on (testkit/repair.py; ``note`` says so in a failing
+    message). Its values are not repaired: a forward wrong through its steps is consistent with them,
+    and the expected value is BPTT over those same steps."""
     (res, args, _), note = repair.run_backward(
         sub, "lstm_forward", 1, 2, (x, h0, c0, p), lambda cache: sub.call_with_args("lstm_backward", dh.copy(), cache),
-        lambda *a: seq_intermediates("lstm", *a), probe_inputs("lstm", x, [h0, c0], p), outputs={0: "h"})
+        lambda *a: seq_intermediates("lstm", *a), probe_inputs("lstm", x, [h0, c0], p),
+        outputs={0: "h"}, repair_values=False)
     return unpack(res, 4, "lstm_backward"), args, note
 
 

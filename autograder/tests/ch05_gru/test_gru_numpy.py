@@ -158,13 +158,15 @@ def test_gru_forward_float32_unmodified(sub, rng):
 
 # ----------------------------------------------------------------------- gru_backward
 def _own_backward(sub, x, h0, p, dh):
-    """((dx, dh0, grads), args, note): gru_backward on the cache of the student's own gru_forward (kept in
-    their process), repaired there when that forward is wrong on these inputs, or built in its own layout
-    (learned on other inputs) when it raises or leaves a cache the backward cannot run on
-    (testkit/repair.py); ``note`` says so in a failing message."""
+    """((dx, dh0, grads), args, note): gru_backward on the cache of the student's own gru_forward (kept
+    in their process), or on one built in its own layout (learned on other inputs) when it raises, or is
+    wrong and leaves a cache the backward cannot run on (testkit/repair.py; ``note`` says so in a failing
+    message). Its values are not repaired: a forward wrong through its steps is consistent with them,
+    and the expected value is BPTT over those same steps."""
     (res, args, _), note = repair.run_backward(
         sub, "gru_forward", 1, 2, (x, h0, p), lambda cache: sub.call_with_args("gru_backward", dh.copy(), cache),
-        lambda *a: seq_intermediates("gru", *a), probe_inputs("gru", x, [h0], p), outputs={0: "h"})
+        lambda *a: seq_intermediates("gru", *a), probe_inputs("gru", x, [h0], p),
+        outputs={0: "h"}, repair_values=False)
     return unpack(res, 3, "gru_backward"), args, note
 
 
