@@ -125,7 +125,7 @@ def layout(leaves, probe_refs: dict, test_refs: dict):
     ``probe_refs``: the correct forward's intermediates on the probe's inputs; ``test_refs``: on the
     test's inputs (same names). A leaf equal to one or more probe intermediates is that intermediate
     (several names only when their values agree on the test's inputs too: h_prev of step t is h_next of
-    step t-1); a leaf equal to none is paired as ``plan`` pairs it (the one unmatched intermediate of
+    step t-1; names the test's inputs do not have are dropped, none left: None); a leaf equal to none is paired as ``plan`` pairs it (the one unmatched intermediate of
     its kind that lies clearly closest). An int leaf (a size kept in the cache) must equal one of the
     inputs' sizes that ``probe_refs`` name as ints (N, T, D, H), and be the same size on the test's
     inputs whichever of them it is. Ambiguous, unmatched, or a name the test's inputs do not have: None."""
@@ -141,12 +141,13 @@ def layout(leaves, probe_refs: dict, test_refs: dict):
             continue
         hits = [n for n, r in probe_refs.items() if _same(val, r)]
         if hits:
-            if any(n not in test_refs for n in hits) or not all(
-                    _kind(test_refs[n]) == _kind(test_refs[hits[0]]) and _same(test_refs[n], test_refs[hits[0]])
-                    for n in hits[1:]):
+            # names the test's inputs lack are dropped (the probe's last h_next is its step T's h_prev)
+            known = [n for n in hits if n in test_refs]
+            if not known or not all(_kind(test_refs[n]) == _kind(test_refs[known[0]])
+                                    and _same(test_refs[n], test_refs[known[0]]) for n in known[1:]):
                 return None
             matched.update(hits)
-            pairs.append((path, hits[0]))
+            pairs.append((path, known[0]))
         else:
             unmatched.append((path, val))
     for path, val in unmatched:
