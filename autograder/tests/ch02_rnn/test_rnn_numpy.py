@@ -342,18 +342,18 @@ class _Noted(tuple):
     note = ""
 
 
-def _seq_backward(sub, x, h0, p, dh):
+def _seq_backward(sub, x, h0, p, dh, with_args=False):
     """rnn_backward on the cache of the student's own rnn_forward (kept in their process), or on one built
     in its own layout (learned on other inputs) when it raises, or is wrong and leaves a cache the
     backward cannot run on (testkit/repair.py). Its values are not repaired: a forward wrong through
     its steps is consistent with them, and the expected value is BPTT over those same steps."""
-    res, note = repair.run_backward(
-        sub, "rnn_forward", 1, 2, (x, h0, p), lambda cache: sub.call("rnn_backward", dh, cache),
+    (res, args, _), note = repair.run_backward(
+        sub, "rnn_forward", 1, 2, (x, h0, p), lambda cache: sub.call_with_args("rnn_backward", dh.copy(), cache),
         lambda *a: seq_intermediates("rnn", *a), probe_inputs("rnn", x, [h0], p),
         outputs={0: "h"}, repair_values=False)
     got = _Noted(unpack(res, 3, "rnn_backward"))
     got.note = note
-    return got
+    return (got, args) if with_args else got
 
 
 def _check_seq_backward(got, ref, what, dtype=None):
@@ -477,11 +477,10 @@ def test_rnn_backward_float32(sub, rng):
 def test_rnn_backward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
-    _, cache = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    got, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
+    got, args = _seq_backward(sub, x, h0, p, dh, with_args=True)
     check_unmodified({"dh": dh}, {"dh": args[0]}, "rnn_backward (add the carried gradient into a new "
                      "array, not into dh)")
-    _judge_backward(sub, unpack(got, 3, "rnn_backward"), x, h0, p, dh,  # and the values
+    _judge_backward(sub, got, x, h0, p, dh,  # and the values
                     f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:", hint=False)
 
 
