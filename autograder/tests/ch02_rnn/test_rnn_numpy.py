@@ -180,6 +180,8 @@ def _step_backward(sub, x, h, p, dh_next, with_h_next=False):
     try:
         h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
     except StudentError as first:
+        if not repair.worth_probing(first):
+            raise
         for cache in repair.probe_caches(sub, "rnn_step_forward", 1, probe_inputs("rnn", x, [h], p),
                                          rnn_step_intermediates, (x, h, p), 2):
             try:

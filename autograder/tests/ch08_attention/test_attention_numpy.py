@@ -62,6 +62,8 @@ def _repaired_forward(sub, name, refs, *args):
     try:
         out, cache = _forward(sub, name, *args)
     except StudentError as first:
+        if not repair.worth_probing(first):
+            raise
         for cache in repair.probe_caches(sub, name, 1, _probes(name, *args), REFS_OF[name], args, 2):
             return cache, repair.probe_note(name)
         raise first from None
