@@ -1,7 +1,8 @@
 """A quick subset of the mutation check (the full run: `make mutation`): a deterministic sample of
 mutants of every graded name must all lose points, and a mistake must cost points on its own graded
 name only: zero spill-over on at least 95 % of each name's mutants, except the names listed with a
-reason in tools/spill_exceptions.json."""
+reason in tools/spill_exceptions.json; and all spill-over together at most 12 % of the sample
+(measured 10.7 %)."""
 import json
 import subprocess
 import sys
@@ -16,6 +17,9 @@ def test_hidden_tests_kill_sampled_mutants_without_spill_over(tmp_path):
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["per_name"] and all(v["mutants"] > 0 for v in doc["per_name"].values())
+    # all spill-over together (declared couplings included): measured 11 of 103 (10.7 %), was 13 (12.6 %)
+    spill = sum(v["spill"] for v in doc["per_name"].values()) / sum(v["mutants"] for v in doc["per_name"].values())
+    assert spill <= 0.12, f"{100 * spill:.1f} % of the sampled mutants also cost points on another graded name"
     # issue 20: no message points at a line the check did not run
     assert doc["cited_lines"] > 0 and doc["cited_not_exercised"] == [], doc["cited_not_exercised"]
 
@@ -87,3 +91,51 @@ def test_cache_repair_any_layout_and_fail_closed():
     # a leaf of a shape no reference has: no repair
     assert repair.plan([[[["i", 0]], np.ones((5, 5))]], refs) is None
     assert repair.note([], "f") == "" and "repaired with the correct gate" in repair.note(["gate"], "f")
+
+
+def test_cache_layout_learned_on_a_probe_and_fail_closed():
+    """A forward that raises on a test's inputs: its cache's layout, learned on probe inputs where it runs
+    (repair.layout), takes the test's values at the same paths, sizes (ints) included; ambiguous sizes,
+    a name the test's inputs do not have, or a leaf of no reference's shape: no layout."""
+    import numpy as np
+
+    from autograder.testkit import repair
+    from autograder.testkit.reference.steps import seq_intermediates
+    from autograder.testkit.shapes import arr, params, probe_inputs
+
+    rng = np.random.default_rng(1)
+
+    def student_forward(x, h0, p, short=False):  # a style of its own: dict step caches, the shape as ints
+        h, caches = h0, []
+        for t in range(x.shape[1] - short):
+            a = x[:, t] @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"]
+            caches.append({"in": x[:, t], "prev": h, "out": np.tanh(a), "w": (p["weight_ih"], p["weight_hh"])})
+            h = np.tanh(a)
+        return caches, x.shape
+
+    x, h0, p = arr(rng, 3, 4, 2), arr(rng, 3, 5), params(rng, "rnn", 2, 5)
+    want = seq_intermediates("rnn", x, h0, p)
+    probes = probe_inputs("rnn", x, [h0], p)
+    assert len(probes) >= 5 and all(pr[0].shape != x.shape or pr[0].dtype != x.dtype for pr in probes)
+    one_more = [pr for pr in probes if pr[0].shape[1] == 5][0]  # one more step, every size apart
+    # a forward one step short: on the probe with one more step, its cache has as many steps as the test
+    sub = _Sub(student_forward(*one_more, short=True))
+    pairs = repair.layout([(list(q), v) for q, v in sub.leaves(None)], seq_intermediates("rnn", *one_more), want)
+    assert pairs is not None and "T" in [n for _, n in pairs] and "h_next@3" in [n for _, n in pairs]
+    # a right forward there has a step the test's inputs do not have: fail closed
+    sub = _Sub(student_forward(*one_more))
+    assert repair.layout([(list(q), v) for q, v in sub.leaves(None)], seq_intermediates("rnn", *one_more), want) is None
+    # a probe with as many steps as the test: every leaf has a test value of its name, ints included
+    same_t = [pr for pr in probes if pr[0].shape[1] == 4 and pr[0].shape[0] == 1][0]  # N == 1
+    sub = _Sub(student_forward(*same_t))
+    pairs = repair.layout([(list(q), v) for q, v in sub.leaves(None)], seq_intermediates("rnn", *same_t), want)
+    sub.put_leaves(None, [q for q, _ in pairs], [want[n] for _, n in pairs])
+    right = student_forward(x, h0, p)
+    assert sub.cache[1] == x.shape and len(sub.cache[0]) == 4
+    assert all(np.allclose(sub.cache[0][t][k], right[0][t][k]) for t in range(4) for k in ("in", "prev", "out"))
+    # a size that could be two (N == H on the probe, not on the test): fail closed
+    n_is_h = [pr for pr in probes if pr[0].shape[0] == pr[1].shape[1] and pr[0].shape[2] != pr[1].shape[1]][0]
+    sub = _Sub(student_forward(*n_is_h))
+    assert repair.layout([(list(q), v) for q, v in sub.leaves(None)], seq_intermediates("rnn", *n_is_h), want) is None
+    # a leaf of no reference's shape: fail closed
+    assert repair.layout([[[["i", 0]], np.ones((7, 7))]], want, want) is None

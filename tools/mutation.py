@@ -14,7 +14,12 @@ tests listed in a hidden-test file's ``WORKS_TOGETHER``, which run the student's
 on purpose, do not count; since the composition design, issue 20, no chapter lists any): the spill%
 column is the share of a name's mutants that spill over. Sequence functions, two_layer_net and the
 torch modules are judged on the student's own steps, layers and cells (autograder/testkit/compose.py,
-modules.composed_run), so what still spills is a dependency that RAISES (no cache to run on).
+modules.composed_run); a backward runs on its own forward's cache, repaired when that forward is wrong
+and, when it raises (or leaves a cache the backward cannot run on), built in the layout its forward
+shows on probe inputs where it runs (autograder/testkit/repair.py). What still spills is a dependency
+that raises on every probe (no layout to learn), a torch module on a module that raises or cannot load
+its weights, a model before its training, or a helper two cells share. Tests of a ``<notebook>:together``
+name run the whole chain on purpose (a mistake anywhere shows there) and are not counted as spill.
 tests/test_styles.py measures the same on solutions written in other styles (tests/styles/).
 
 Equivalent mutants (no observable change: e.g. `x + 0` style rewrites, or a constant in a message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 def leaves(root, limit=4096):
-    """[[path, value]] for every float array and float inside a kept value (tuples, lists, str-keyed
+    """[[path, value]] for every float array, float and int (a size kept in a cache) inside a kept value (tuples, lists, str-keyed
     dicts, attributes of the notebook's own objects), a path being [["i", index] | ["k", key] |
     ["a", attribute], ...]. Generic data plumbing: no course logic."""
     import numpy as np
@@ -19,7 +19,7 @@ def leaves(root, limit=4096):
             if o.dtype.kind == "f":
                 out.append([path, o])
             return
-        if type(o) is float:
+        if type(o) in (float, int):
             out.append([path, o])
             return
         if id(o) in seen:

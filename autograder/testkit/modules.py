@@ -153,12 +153,14 @@ def _hint_unsafe(kind, level, ref, x, hx, got_first):
     return hint_gru(x64, h0, p, got_first.array, seq=seq)
 
 
-def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, backward=False, label=""):
+def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, backward=False, label="",
+                  compose=True):
     """Load torch.nn's weights into the student's module, run both, compare outputs (and grads).
 
     A sequence module is also accepted when it equals the course's loop over the student's OWN cell
     (``composed_run``: their cell class with the same weights, called step by step in their process,
-    gradients by autograd there): a mistake in the cell then costs points on the cell only."""
+    gradients by autograd there): a mistake in the cell then costs points on the cell only.
+    ``compose=False``: torch.nn alone judges (the whole chain's own graded name, ``<notebook>:together``)."""
     name = CLASS[(kind, level)]
     N, T, D, H = shape
     tdt = TDTYPE[dtype]
@@ -218,7 +220,7 @@ def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, 
     try:
         compare(vals, grads, "", True)
     except Fail:
-        if level != "seq" or not with_hx:
+        if level != "seq" or not with_hx or not compose:
             raise
         comp = composed_run(sub, kind, ref, x, hx, tdt, douts)
         if comp is None or _same(comp, (vals, grads)):

@@ -116,3 +116,141 @@ def note(names: list[str], forward: str) -> str:
         return ""
     return (f" [your {forward} is wrong on these inputs, so its cache was repaired with the correct "
             f"{', '.join(names)} before your backward ran: this failure is the backward's own]")
+
+
+# ----------------------------------------------------------- a cache in the layout of a probe's
+def layout(leaves, probe_refs: dict, test_refs: dict):
+    """[(path, reference name)] for EVERY float leaf of a probe's cache, or None (fail closed).
+
+    ``probe_refs``: the correct forward's intermediates on the probe's inputs; ``test_refs``: on the
+    test's inputs (same names). A leaf equal to one or more probe intermediates is that intermediate
+    (several names only when their values agree on the test's inputs too: h_prev of step t is h_next of
+    step t-1; names the test's inputs do not have are dropped, none left: None); a leaf equal to none is paired as ``plan`` pairs it (the one unmatched intermediate of
+    its kind that lies clearly closest). An int leaf (a size kept in the cache) must equal one of the
+    inputs' sizes that ``probe_refs`` name as ints (N, T, D, H), and be the same size on the test's
+    inputs whichever of them it is. Ambiguous, unmatched, or a name the test's inputs do not have: None."""
+    pairs, matched, unmatched = [], set(), []
+    for path, val in leaves:
+        if type(val) is int:  # a size kept in the cache: one of the inputs' sizes (N, T, D, H), exactly
+            hits = [n for n, r in probe_refs.items() if type(r) is int and r == val]
+            if not hits or any(n not in test_refs or test_refs[n] != test_refs[hits[0]] for n in hits):
+                return None
+            pairs.append((path, hits[0]))
+            continue
+        if _kind(val) is None:
+            continue
+        hits = [n for n, r in probe_refs.items() if _same(val, r)]
+        if hits:
+            # names the test's inputs lack are dropped (the probe's last h_next is its step T's h_prev)
+            known = [n for n in hits if n in test_refs]
+            if not known or not all(_kind(test_refs[n]) == _kind(test_refs[known[0]])
+                                    and _same(test_refs[n], test_refs[known[0]]) for n in known[1:]):
+                return None
+            matched.update(hits)
+            pairs.append((path, known[0]))
+        else:
+            unmatched.append((path, val))
+    for path, val in unmatched:
+        cands = sorted((_distance(val, r), n) for n, r in probe_refs.items()
+                       if n not in matched and _kind(r) == _kind(val) and n in test_refs)
+        if not cands or (len(cands) > 1 and cands[0][0] > AMBIGUOUS * cands[1][0]):
+            return None
+        pairs.append((path, cands[0][1]))
+    return pairs or None
+
+
+def probe_caches(sub, forward: str, keep: int, probes, refs_of, test_args, n_out: int):
+    """Caches for a test's inputs in the layout of the student's own ``forward``, learned on ``probes``
+    (a generator: one per probe whose every float leaf is matched; none: fail closed). Used when that
+    forward cannot give a usable cache on the test's inputs (it raises there, or its backward raises on
+    its cache): the forward is called on other inputs (e.g. N == H, D == H, one more step, the other
+    float dtype) where it does not raise, its cache's float leaves are matched to the correct forward's
+    intermediates on the probe's inputs (``layout``), and the test's intermediates of the same names
+    are put at those paths of the probe's cache, kept in their process (``put_leaves``: plain data, of
+    the test's shapes and dtype). ``refs_of(*args)``: the correct forward's intermediates; ``keep``:
+    the cache's index in what the forward returns (``n_out`` items). Only plain data crosses."""
+    from autograder.core.api import Remote
+    from autograder.core.engine import Missing, StudentError
+    from autograder.sandbox.wire import ProtocolError
+
+    want = refs_of(*test_args)
+    dtype = next((a.dtype for a in test_args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), np.float64)
+    for args in probes:
+        try:
+            got = sub.call_keep(forward, (keep,), *args)
+        except (Missing, StudentError, ProtocolError):
+            continue
+        if not isinstance(got, (tuple, list)) or len(got) != n_out or not isinstance(got[keep], Remote):
+            continue
+        cache = got[keep]
+        try:
+            leaves = [(list(p), v) for p, v in sub.leaves(cache)]
+            pairs = layout(leaves, refs_of(*args), want)
+        except (TypeError, ValueError):
+            continue
+        if pairs is None:
+            continue
+        values = [want[n] if type(want[n]) in (float, int) else np.asarray(want[n]).astype(dtype) for _, n in pairs]
+        try:
+            sub.put_leaves(cache, [p for p, _ in pairs], values)
+        except (StudentError, ProtocolError):
+            continue
+        yield cache
+
+
+def worth_probing(error) -> bool:
+    """Whether a failure may be explained by the inputs: not when the code is not written yet (the
+    released stub raises NotImplementedError on every input: probing it only costs calls)."""
+    return "raised NotImplementedError" not in str(error)
+
+
+def probe_note(forward: str) -> str:
+    """The sentence a failing backward's message carries when its cache was built from a probe's."""
+    return (f" [your {forward} raised or left an unusable cache on these inputs, so the cache your backward ran on "
+            f"was built in your {forward}'s own layout (learned on other inputs) with the correct values: this "
+            "failure is the backward's own]")
+
+
+def run_backward(sub, forward: str, keep: int, n_out: int, fwd_args, call_backward, refs_of, probes,
+                 outputs=None, repair_values=True) -> tuple:
+    """(what ``call_backward(cache)`` returned, note): a backward run on the cache of the student's own
+    ``forward`` on ``fwd_args`` (kept in their process). When that forward is wrong there (its outputs,
+    named by ``outputs`` = {index in what it returns: reference name}, differ from ``refs_of(*fwd_args)``),
+    the cache's values are repaired first (``repair``); when the forward raises there, or is wrong and the
+    backward raises on its cache, the backward runs on a cache built in the forward's own layout learned
+    on ``probes`` (``probe_caches``, one after the other until the backward runs). A failure that no probe
+    explains is raised as it was."""
+    from autograder.core.api import unpack
+    from autograder.core.engine import StudentError
+
+    outputs = outputs or {}
+    refs = refs_of(*fwd_args)
+
+    def on_probes(first):
+        if not worth_probing(first):
+            raise first
+        for rebuilt in probe_caches(sub, forward, keep, probes, refs_of, fwd_args, n_out):
+            try:
+                return call_backward(rebuilt), probe_note(forward)
+            except StudentError:
+                continue
+        raise first
+
+    try:
+        got = sub.call_keep(forward, (keep,), *fwd_args)
+    except StudentError as e:
+        return on_probes(e)
+    got = unpack(got, n_out, forward)
+    cache = got[keep]
+    mine = {name: got[i] for i, name in outputs.items()}
+    try:
+        right = all(np.allclose(np.asarray(v, np.float64), refs[n], rtol=1e-4, atol=1e-6) for n, v in mine.items())
+    except Exception:  # noqa: BLE001 - not arrays of the right shape: wrong
+        right = False
+    msg = "" if right or not repair_values else note(repair(sub, cache, refs, mine), forward)
+    try:
+        return call_backward(cache), msg
+    except StudentError as e:
+        if right:
+            raise
+        return on_probes(e)

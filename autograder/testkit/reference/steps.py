@@ -121,6 +121,11 @@ LAYERS = {"affine_forward": affine_forward, "affine_backward": affine_backward, 
 
 
 # ------------------------------------------------------- what a step's cache may hold (cache repair)
+def _sizes(x, h_prev) -> dict:
+    """The sizes a cache may keep (ints): N, D, H."""
+    return {"N": int(x.shape[0]), "D": int(x.shape[1]), "H": int(h_prev.shape[1])}
+
+
 def lstm_step_intermediates(x, h_prev, c_prev, params) -> dict:
     """The correct LSTM step's values, float64, for cache repair (testkit/repair.py)."""
     x, h_prev, c_prev = (np.asarray(a, np.float64) for a in (x, h_prev, c_prev))
@@ -131,7 +136,7 @@ def lstm_step_intermediates(x, h_prev, c_prev, params) -> dict:
     gg, go = np.tanh(pre[:, 2 * H:3 * H]), _sigmoid(pre[:, 3 * H:])
     c_next = gf * c_prev + gi * gg
     tc = np.tanh(c_next)
-    return {"x": x, "h_prev": h_prev, "c_prev": c_prev, **p, "pre-activation": pre, "i": gi, "f": gf, "g": gg,
+    return {**_sizes(x, h_prev), "x": x, "h_prev": h_prev, "c_prev": c_prev, **p, "pre-activation": pre, "i": gi, "f": gf, "g": gg,
             "o": go, "c_next": c_next, "tanh(c_next)": tc, "h_next": go * tc}
 
 
@@ -146,5 +151,41 @@ def gru_step_intermediates(x, h_prev, params) -> dict:
     z = _sigmoid(si[:, H:2 * H] + sh[:, H:2 * H])
     hn = sh[:, 2 * H:]
     n = np.tanh(si[:, 2 * H:] + r * hn)
-    return {"x": x, "h_prev": h_prev, **p, "input side": si, "hidden side": sh, "r": r, "z": z,
+    return {**_sizes(x, h_prev), "x": x, "h_prev": h_prev, **p, "input side": si, "hidden side": sh, "r": r, "z": z,
             "hidden side of n": hn, "n": n, "h_next": (1 - z) * n + z * h_prev}
+
+
+def rnn_step_intermediates(x, h_prev, params) -> dict:
+    """The correct tanh RNN step's values, float64, for cache repair (testkit/repair.py)."""
+    x, h_prev = (np.asarray(a, np.float64) for a in (x, h_prev))
+    p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    pre = x @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]
+    return {**_sizes(x, h_prev), "x": x, "h_prev": h_prev, **p, "pre-activation": pre, "h_next": np.tanh(pre)}
+
+
+STEP_INTERMEDIATES = {"rnn": (rnn_step_intermediates, 1), "lstm": (lstm_step_intermediates, 2),
+                      "gru": (gru_step_intermediates, 1)}
+
+
+def seq_intermediates(kind, x, *args) -> dict:
+    """The correct sequence forward's values (``args``: the initial states, then params), float64: every
+    step's intermediates named ``NAME@t`` (the weights once, without a step), the inputs and the stacked
+    states ``h`` (and ``c``), and the sizes N, T, D, H as ints, for cache repair of a sequence forward's cache (testkit/repair.py)."""
+    step, S = STEP_INTERMEDIATES[kind]
+    states, params = [np.asarray(s, np.float64) for s in args[:S]], args[S]
+    x = np.asarray(x, np.float64)
+    N, T, D = (int(n) for n in x.shape)
+    out = {"N": N, "T": T, "D": D, "H": int(states[0].shape[1]),  # sizes a cache may keep (ints)
+           "x": x, "h0": states[0], **({"c0": states[1]} if S == 2 else {}),
+           **{k: np.asarray(v, np.float64) for k, v in params.items()}}
+    hs, cs = [], []
+    for t in range(x.shape[1]):
+        r = step(x[:, t], *states, params)
+        out.update({f"{n}@{t}": v for n, v in r.items() if n not in params and type(v) is not int})
+        states = [r["h_next"]] + ([r["c_next"]] if S == 2 else [])
+        hs.append(r["h_next"])
+        cs.append(r.get("c_next"))
+    out["h"] = np.stack(hs, axis=1)
+    if S == 2:
+        out["c"] = np.stack(cs, axis=1)
+    return out

@@ -300,3 +300,20 @@ def test_two_layer_net_grads(sub, rng):
         either(lambda: check(composed, "" if same else " (expected: your layers' backward passes composed)"),
                lambda: check(ref))
         check_unmodified(params, args[2], "two_layer_net")
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("gradients_numpy:together", points=1)
+def test_gradients_numpy_together(sub, rng):
+    """The whole chain as a training step runs it: two_layer_net over the student's own layers, against
+    torch autograd alone (no composition, no trusted layer). Its own graded name (1 point, no answer
+    cell): a layer's mistake shows here, not as a loss booked on a two_layer_net that is right."""
+    x, y, params = _net(rng, 4, 3, 5, 2)
+    loss, grads = unpack(sub.call("two_layer_net", x, y, params), 2, "two_layer_net")
+    ref_loss, ref_grads = _net_ref(x, y, params)
+    what = "the whole chain (two_layer_net over your affine and tanh layers, N=4, D=3, H=5, C=2) against torch"
+    check_scalar(loss, ref_loss, f"{what}: loss", rtol=1e-8)
+    if not isinstance(grads, dict) or sorted(grads) != sorted(params):
+        raise Fail(f"{what}: grads must be a dict with keys {sorted(params)}")
+    for k in params:
+        check_array(grads[k], ref_grads[k], f"{what}: grads[{k!r}]")

@@ -11,8 +11,10 @@ from autograder.testkit.shapes import shapes
 from autograder.core.api import Fail, check_type, check_unmodified, graded, rel_error, unpack
 from autograder.testkit.checks import check_strict, with_hint
 from autograder.testkit.manifest import forbidden
-from autograder.testkit.reference.steps import RNN_STEPS
-from autograder.testkit import compose
+from autograder.testkit.reference.steps import RNN_STEPS, rnn_step_intermediates, seq_intermediates
+from autograder.testkit import compose, repair
+from autograder.testkit.shapes import probe_inputs
+from autograder.core.engine import StudentError
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
 # Fair credit by composition (testkit.compose): rnn_forward / rnn_backward are judged against the
@@ -172,7 +174,22 @@ def test_rnn_step_forward_unmodified(sub, rng):
 
 # ------------------------------------------------------------------- rnn_step_backward
 def _step_backward(sub, x, h, p, dh_next, with_h_next=False):
-    h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
+    """rnn_step_backward on the cache of the student's own rnn_step_forward (kept in their process); when
+    that forward raises on these inputs, on a cache built in its own layout, learned on other inputs
+    (testkit/repair.py; the h_next given back is then None: the reference judges)."""
+    try:
+        h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
+    except StudentError as first:
+        if not repair.worth_probing(first):
+            raise
+        for cache in repair.probe_caches(sub, "rnn_step_forward", 1, probe_inputs("rnn", x, [h], p),
+                                         rnn_step_intermediates, (x, h, p), 2):
+            try:
+                got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+            except StudentError:
+                continue
+            return (got, None) if with_h_next else got
+        raise first from None
     got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
     return (got, h_next) if with_h_next else got
 
@@ -322,9 +339,23 @@ def test_rnn_forward_unmodified(sub, rng):
 
 
 # ----------------------------------------------------------------------- rnn_backward
-def _seq_backward(sub, x, h0, p, dh):
-    _, cache = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    return unpack(sub.call("rnn_backward", dh, cache), 3, "rnn_backward")
+class _Noted(tuple):
+    """What rnn_backward returned, with the note a failing message carries (``note``)."""
+    note = ""
+
+
+def _seq_backward(sub, x, h0, p, dh, with_args=False):
+    """rnn_backward on the cache of the student's own rnn_forward (kept in their process), or on one built
+    in its own layout (learned on other inputs) when it raises, or is wrong and leaves a cache the
+    backward cannot run on (testkit/repair.py). Its values are not repaired: a forward wrong through
+    its steps is consistent with them, and the expected value is BPTT over those same steps."""
+    (res, args, _), note = repair.run_backward(
+        sub, "rnn_forward", 1, 2, (x, h0, p), lambda cache: sub.call_with_args("rnn_backward", dh.copy(), cache),
+        lambda *a: seq_intermediates("rnn", *a), probe_inputs("rnn", x, [h0], p),
+        outputs={0: "h"}, repair_values=False)
+    got = _Noted(unpack(res, 3, "rnn_backward"))
+    got.note = note
+    return (got, args) if with_args else got
 
 
 def _check_seq_backward(got, ref, what, dtype=None):
@@ -373,7 +404,8 @@ def _judge_backward(sub, got, x, h0, p, dh, what, dtype=None, hint=True):
                     for r in ref)
     same = compose.steps_match(sub, "rnn", composed[:2] + tuple(composed[2][k] for k in KEYS),
                                ref[:2] + tuple(ref[2][k] for k in KEYS))
-    note = "" if same else " (expected: BPTT over your rnn_step_backward, fed your rnn_step_forward's caches)"
+    note = ("" if same else " (expected: BPTT over your rnn_step_backward, fed your rnn_step_forward's caches)") + \
+        getattr(got, "note", "")
 
     def check_composed():
         if hint:
@@ -447,11 +479,10 @@ def test_rnn_backward_float32(sub, rng):
 def test_rnn_backward_unmodified(sub, rng):
     x, h0, p = _seq_inputs(rng)
     dh = rng.standard_normal((x.shape[0], x.shape[1], h0.shape[1]))
-    _, cache = unpack(sub.call("rnn_forward", x, h0, p), 2, "rnn_forward")
-    got, args, _ = sub.call_with_args("rnn_backward", dh.copy(), cache)
+    got, args = _seq_backward(sub, x, h0, p, dh, with_args=True)
     check_unmodified({"dh": dh}, {"dh": args[0]}, "rnn_backward (add the carried gradient into a new "
                      "array, not into dh)")
-    _judge_backward(sub, unpack(got, 3, "rnn_backward"), x, h0, p, dh,  # and the values
+    _judge_backward(sub, got, x, h0, p, dh,  # and the values
                     f"rnn_backward (N, T, D, H) = {x.shape + h0.shape[1:]}:", hint=False)
 
 

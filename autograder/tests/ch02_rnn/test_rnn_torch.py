@@ -172,10 +172,10 @@ def test_RNNCell_float64(sub, rng):
 
 
 # ---------------------------------------------------------------------------------- RNN
-def _rnn_case(sub, rng, N, T, D, H, dtype, with_h=True, backward=True):
+def _rnn_case(sub, rng, N, T, D, H, dtype, with_h=True, backward=True, compose=True):
     """The student's RNN against torch.nn.RNN with the same weights, or (when their RNNCell is wrong)
     against the loop over their own RNNCell (testkit.modules.composed_run): a cell mistake costs
-    points on RNNCell only."""
+    points on RNNCell only. ``compose=False``: torch.nn.RNN alone judges (rnn_torch:together)."""
     m = _make(sub, "RNN", D, H)
     tdt = torch.float64 if dtype == np.float64 else torch.float32
     ref = _ref("RNN", D, H, tdt)
@@ -223,6 +223,8 @@ def _rnn_case(sub, rng, N, T, D, H, dtype, with_h=True, backward=True):
     try:
         compare(ref_vals, ref_grads, "")
     except Fail:
+        if not compose:
+            raise
         comp = composed_run(sub, "rnn", ref, x, [h if with_h else np.zeros((1, N, H), dtype)], tdt, douts)
         if comp is None or _same(comp[0], ref_vals):
             raise
@@ -262,3 +264,13 @@ def test_RNN_float64(sub, rng):
     n, D, H = _dims(rng)
     _rnn_case(sub, rng, n, 5, D, H, np.float64)
     _rnn_case(sub, rng, n, 3, D, H, np.float64, with_h=False, backward=False)
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("rnn_torch:together", points=1)
+def test_rnn_torch_together(sub, rng):
+    """The whole chain as training runs it: the student's RNN (built on their RNNCell) forward and
+    backward against torch.nn.RNN alone, with no composition over their cell. Its own graded name (1
+    point, no answer cell): a cell mistake shows here, not as a loss booked on an RNN that is right."""
+    n, D, H = _dims(rng)
+    _rnn_case(sub, rng, n, 4, D, H, np.float64, compose=False)

@@ -5,10 +5,10 @@ from autograder.core.api import Fail, check_array, check_unmodified, graded, unp
 from autograder.testkit.checks import check_grads, with_hint
 from autograder.testkit.mistakes import hint_bptt, hint_lstm
 from autograder.testkit.numgrad import check_numgrad, numgrad
-from autograder.testkit.shapes import arr, copy_params, dims, params
+from autograder.testkit.shapes import arr, copy_params, dims, params, probe_inputs
 from autograder.testkit.torchref import cell_ref, seq_ref
 from autograder.testkit.manifest import forbidden
-from autograder.testkit.reference.steps import LSTM_STEPS, lstm_step_intermediates
+from autograder.testkit.reference.steps import LSTM_STEPS, lstm_step_intermediates, seq_intermediates
 from autograder.testkit import repair
 from autograder.testkit import compose
 
@@ -74,17 +74,16 @@ def test_lstm_step_forward_unmodified(sub, rng):
 
 
 # ----------------------------------------------------------------- lstm_step_backward
-def _repaired_step(sub, x, h0, c0, p):
-    """(cache, note): the student's own lstm_step_forward's cache, kept in their process and repaired
-    there with the correct step's values when their h_next or c_next is wrong (testkit/repair.py)."""
-    h1, c1, cache = unpack(sub.call_keep("lstm_step_forward", (2,), x, h0, c0, p), 3, "lstm_step_forward")
-    refs = lstm_step_intermediates(x, h0, c0, p)
-    try:
-        right = all(np.allclose(np.asarray(a, np.float64), refs[k], rtol=1e-4, atol=1e-6)
-                    for a, k in ((h1, "h_next"), (c1, "c_next")))
-    except Exception:  # noqa: BLE001 - not arrays of the right shape: wrong
-        right = False
-    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"h_next": h1, "c_next": c1}), "lstm_step_forward"))
+def _own_step_backward(sub, x, h0, c0, p, dh, dc):
+    """(res, args, note): lstm_step_backward (called with its arguments returned) on the cache of the
+    student's own lstm_step_forward, kept in their process; repaired there with the correct step's values
+    when their h_next or c_next is wrong, or built in its own layout (learned on other inputs) when it
+    raises or leaves a cache the backward cannot run on (testkit/repair.py)."""
+    (res, args, _), note = repair.run_backward(
+        sub, "lstm_step_forward", 2, 3, (x, h0, c0, p),
+        lambda cache: sub.call_with_args("lstm_step_backward", dh.copy(), dc.copy(), cache),
+        lstm_step_intermediates, probe_inputs("lstm", x, [h0, c0], p), outputs={0: "h_next", 1: "c_next"})
+    return res, args, note
 
 
 def _with_note(check, note):
@@ -95,8 +94,7 @@ def _with_note(check, note):
 
 
 def _step_backward_check(sub, rng, x, h0, c0, p, dh, dc, label=""):
-    cache, note = _repaired_step(sub, x, h0, c0, p)
-    res, args, _ = sub.call_with_args("lstm_step_backward", dh.copy(), dc.copy(), cache)
+    res, args, note = _own_step_backward(sub, x, h0, c0, p, dh, dc)
     dx, dhp, dcp, grads = unpack(res, 4, "lstm_step_backward")
     _with_note(lambda: _step_backward_values(x, h0, c0, p, dh, dc, label, dx, dhp, dcp, grads), note)
     check_unmodified({"dh_next": dh, "dc_next": dc}, dict(zip(["dh_next", "dc_next"], args)), "lstm_step_backward")
@@ -134,8 +132,8 @@ def test_lstm_step_backward_numerical(sub, rng):
     # pass on its own, even where the forward pass has a mistake.
     x, h0, c0, p = _step_inputs(rng)
     dh, dc = arr(rng, *h0.shape), arr(rng, *h0.shape)
-    cache, note = _repaired_step(sub, x, h0, c0, p)
-    dx, dhp, dcp, grads = unpack(sub.call("lstm_step_backward", dh, dc, cache), 4, "lstm_step_backward")
+    res, _, note = _own_step_backward(sub, x, h0, c0, p, dh, dc)
+    dx, dhp, dcp, grads = unpack(res, 4, "lstm_step_backward")
     if not isinstance(grads, dict):
         raise Fail("lstm_step_backward: grads must be a dict")
     args = [x, h0, c0, p]
@@ -183,9 +181,21 @@ def test_lstm_forward_float32_unmodified(sub, rng):
 
 
 # ---------------------------------------------------------------------- lstm_backward
+def _own_backward(sub, x, h0, c0, p, dh):
+    """((dx, dh0, dc0, grads), args, note): lstm_backward on the cache of the student's own lstm_forward (kept
+    in their process), or on one built in its own layout (learned on other inputs) when it raises, or is
+    wrong and leaves a cache the backward cannot run on (testkit/repair.py; ``note`` says so in a failing
+    message). Its values are not repaired: a forward wrong through its steps is consistent with them,
+    and the expected value is BPTT over those same steps."""
+    (res, args, _), note = repair.run_backward(
+        sub, "lstm_forward", 1, 2, (x, h0, c0, p), lambda cache: sub.call_with_args("lstm_backward", dh.copy(), cache),
+        lambda *a: seq_intermediates("lstm", *a), probe_inputs("lstm", x, [h0, c0], p),
+        outputs={0: "h"}, repair_values=False)
+    return unpack(res, 4, "lstm_backward"), args, note
+
+
 def _backward_check(sub, x, h0, c0, p, dh, label=""):
-    _, cache = unpack(sub.call("lstm_forward", x, h0, c0, p), 2, "lstm_forward")
-    (dx, dh0, dc0, grads), args, _ = sub.call_with_args("lstm_backward", dh.copy(), cache)
+    (dx, dh0, dc0, grads), args, note = _own_backward(sub, x, h0, c0, p, dh)
     _, (rx, rh, rc, rg) = seq_ref("lstm", x, [h0, c0], p, dh)
     _, caches = compose.seq_forward(sub, "lstm", x, [h0, c0], p)
     cx, (ch, cc), cg = compose.seq_backward(sub, "lstm", dh.astype(x.dtype), caches, x.shape, h0.shape)
@@ -198,9 +208,9 @@ def _backward_check(sub, x, h0, c0, p, dh, label=""):
         check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, f"{what} (summed over the steps)")
 
     # BPTT over the student's own steps (their caches), or the trusted reference
-    compose.either(lambda: with_hint(lambda: check(cx, ch, cc, cg),
-                                     lambda: hint_bptt("lstm", x, [h0, c0], p, dh, dx, grads)),
-                   lambda: check(rx, rh, rc, rg))
+    _with_note(lambda: compose.either(lambda: with_hint(lambda: check(cx, ch, cc, cg),
+                                                        lambda: hint_bptt("lstm", x, [h0, c0], p, dh, dx, grads)),
+                                      lambda: check(rx, rh, rc, rg)), note)
     check_unmodified({"dh": dh}, {"dh": args[0]}, "lstm_backward")
 
 
@@ -229,8 +239,7 @@ def test_lstm_backward_numerical(sub, rng):
     T = 3
     x, h0, c0, p = arr(rng, N, T, D), arr(rng, N, H), arr(rng, N, H), params(rng, "lstm", D, H)
     dh = arr(rng, N, T, H)
-    _, cache = unpack(sub.call("lstm_forward", x, h0, c0, p), 2, "lstm_forward")
-    dx, dh0, dc0, grads = unpack(sub.call("lstm_backward", dh, cache), 4, "lstm_backward")
+    (dx, dh0, dc0, grads), _, note = _own_backward(sub, x, h0, c0, p, dh)
     if not isinstance(grads, dict):
         raise Fail("lstm_backward: grads must be a dict")
     _, caches = compose.seq_forward(sub, "lstm", x, [h0, c0], p)
@@ -240,11 +249,11 @@ def test_lstm_backward_numerical(sub, rng):
                                [rx, rh, rc] + [rg[k] for k in sorted(rg)]):
         # the student's steps are wrong (their own tests say so): judge BPTT over them
         what = "lstm_backward (expected: BPTT over your lstm_step_backward, fed your lstm_step_forward's caches)"
-        compose.either(lambda: (check_array(dx, composed[0], f"{what} dx"), check_array(dh0, composed[1][0], f"{what} dh0"),
-                                check_array(dc0, composed[1][1], f"{what} dc0"),
-                                check_grads(grads, composed[2], what)),
-                       lambda: (check_array(dx, rx, f"{what} dx"), check_array(dh0, rh, f"{what} dh0"),
-                                check_array(dc0, rc, f"{what} dc0"), check_grads(grads, rg, what)))
+        _with_note(lambda: compose.either(
+            lambda: (check_array(dx, composed[0], f"{what} dx"), check_array(dh0, composed[1][0], f"{what} dh0"),
+                     check_array(dc0, composed[1][1], f"{what} dc0"), check_grads(grads, composed[2], what)),
+            lambda: (check_array(dx, rx, f"{what} dx"), check_array(dh0, rh, f"{what} dh0"),
+                     check_array(dc0, rc, f"{what} dc0"), check_grads(grads, rg, what))), note)
         return
     targets = [(0, dx, "dx"), (1, dh0, "dh0"), (2, dc0, "dc0")] + [
         ((3, k), grads.get(k), f"grads[{k!r}]") for k in p]
@@ -252,10 +261,30 @@ def test_lstm_backward_numerical(sub, rng):
         if got is None:
             raise Fail(f"lstm_backward: {name} is missing")
         flat, num = numgrad(lambda *a: [seq_ref("lstm", a[0], a[1:3], a[3])], [x, h0, c0, p], target, [dh], rng)
-        check_numgrad(got, flat, num, f"lstm_backward {name}")
+        _with_note(lambda: check_numgrad(got, flat, num, f"lstm_backward {name}"), note)
 
 
 @graded("lstm_backward", points=1, fallback=LSTM_STEPS)
 def test_lstm_backward_float32(sub, rng):
     x, h0, c0, p = _seq_inputs(rng, dtype=np.float32)
     _backward_check(sub, x, h0, c0, p, arr(rng, *x.shape[:2], h0.shape[1], dtype=np.float32), ", float32")
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("lstm_numpy:together", points=1)
+def test_lstm_numpy_together(sub, rng):
+    """The whole chain as a training loop runs it: lstm_forward, then lstm_backward on its own cache (kept
+    in the student's process, never repaired), against torch.nn.LSTM. Its own graded name (1 point, no
+    answer cell): a mistake anywhere in the notebook shows here, not as a loss booked on a function that
+    is right."""
+    x, h0, c0, p = _seq_inputs(rng)
+    dh = arr(rng, *x.shape[:2], h0.shape[1])
+    what = f"the whole chain (lstm_forward then lstm_backward, {_label(x, h0)}) against torch.nn.LSTM:"
+    h, cache = unpack(sub.call_keep("lstm_forward", (1,), x, h0, c0, p), 2, "lstm_forward")
+    check_array(h, seq_ref("lstm", x, [h0, c0], p), f"{what} h")
+    dx, dh0, dc0, grads = unpack(sub.call("lstm_backward", dh, cache), 4, "lstm_backward")
+    _, (rx, rh, rc, rg) = seq_ref("lstm", x, [h0, c0], p, dh)
+    check_array(dx, rx, f"{what} dx")
+    check_array(dh0, rh, f"{what} dh0")
+    check_array(dc0, rc, f"{what} dc0")
+    check_grads(grads, rg, what)

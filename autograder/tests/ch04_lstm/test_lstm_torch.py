@@ -71,3 +71,13 @@ def test_LSTM_float32(sub, rng):
 @graded("LSTM", points=1)
 def test_LSTM_default_state_device(sub, rng):
     device_check(sub, rng, KIND, "seq")
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("lstm_torch:together", points=1)
+def test_lstm_torch_together(sub, rng):
+    """The whole chain as training runs it: the student's LSTM (built on their LSTMCell) forward and
+    backward against torch.nn.LSTM alone, with no composition over their cell. Its own graded name (1
+    point, no answer cell): a cell mistake shows here, not as a loss booked on a LSTM that is right."""
+    forward_check(sub, rng, KIND, "seq", random_shape(rng), backward=True, label="; the whole chain against "
+                  "torch.nn.LSTM", compose=False)

@@ -5,10 +5,10 @@ from autograder.core.api import Fail, check_array, check_unmodified, graded, unp
 from autograder.testkit.checks import check_grads, with_hint
 from autograder.testkit.mistakes import hint_bptt, hint_gru
 from autograder.testkit.numgrad import check_numgrad, numgrad
-from autograder.testkit.shapes import arr, copy_params, dims, params
+from autograder.testkit.shapes import arr, copy_params, dims, params, probe_inputs
 from autograder.testkit.torchref import cell_ref, seq_ref
 from autograder.testkit.manifest import forbidden
-from autograder.testkit.reference.steps import GRU_STEPS, gru_step_intermediates
+from autograder.testkit.reference.steps import GRU_STEPS, gru_step_intermediates, seq_intermediates
 from autograder.testkit import repair
 from autograder.testkit import compose
 
@@ -66,16 +66,16 @@ def test_gru_step_forward_unmodified(sub, rng):
 
 
 # ------------------------------------------------------------------ gru_step_backward
-def _repaired_step(sub, x, h0, p):
-    """(cache, note): the student's own gru_step_forward's cache, kept in their process and repaired
-    there with the correct step's values when their h_next is wrong (testkit/repair.py)."""
-    h1, cache = unpack(sub.call_keep("gru_step_forward", (1,), x, h0, p), 2, "gru_step_forward")
-    refs = gru_step_intermediates(x, h0, p)
-    try:
-        right = np.allclose(np.asarray(h1, np.float64), refs["h_next"], rtol=1e-4, atol=1e-6)
-    except Exception:  # noqa: BLE001 - not an array of the right shape: wrong
-        right = False
-    return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"h_next": h1}), "gru_step_forward"))
+def _own_step_backward(sub, x, h0, p, dh):
+    """(res, args, note): gru_step_backward (called with its arguments returned) on the cache of the
+    student's own gru_step_forward, kept in their process; repaired there with the correct step's values
+    when their h_next is wrong, or built in its own layout (learned on other inputs) when it raises or
+    leaves a cache the backward cannot run on (testkit/repair.py)."""
+    (res, args, _), note = repair.run_backward(
+        sub, "gru_step_forward", 1, 2, (x, h0, p),
+        lambda cache: sub.call_with_args("gru_step_backward", dh.copy(), cache),
+        gru_step_intermediates, probe_inputs("gru", x, [h0], p), outputs={0: "h_next"})
+    return res, args, note
 
 
 def _with_note(check, note):
@@ -86,8 +86,7 @@ def _with_note(check, note):
 
 
 def _step_backward_check(sub, x, h0, p, dh, label=""):
-    cache, note = _repaired_step(sub, x, h0, p)
-    res, args, _ = sub.call_with_args("gru_step_backward", dh.copy(), cache)
+    res, args, note = _own_step_backward(sub, x, h0, p, dh)
     dx, dhp, grads = unpack(res, 3, "gru_step_backward")
     _with_note(lambda: _step_backward_values(x, h0, p, dh, label, dx, dhp, grads), note)
     check_unmodified({"dh_next": dh}, {"dh_next": args[0]}, "gru_step_backward")
@@ -113,8 +112,8 @@ def test_gru_step_backward_parity(sub, rng):
 def test_gru_step_backward_numerical(sub, rng):
     x, h0, p = _step_inputs(rng)
     dh = arr(rng, *h0.shape)
-    cache, note = _repaired_step(sub, x, h0, p)
-    dx, dhp, grads = unpack(sub.call("gru_step_backward", dh, cache), 3, "gru_step_backward")
+    res, _, note = _own_step_backward(sub, x, h0, p, dh)
+    dx, dhp, grads = unpack(res, 3, "gru_step_backward")
     if not isinstance(grads, dict):
         raise Fail("gru_step_backward: grads must be a dict")
     targets = [(0, dx, "dx"), (1, dhp, "dh_prev")] + [((2, k), grads.get(k), f"grads[{k!r}]") for k in p]
@@ -158,9 +157,21 @@ def test_gru_forward_float32_unmodified(sub, rng):
 
 
 # ----------------------------------------------------------------------- gru_backward
+def _own_backward(sub, x, h0, p, dh):
+    """((dx, dh0, grads), args, note): gru_backward on the cache of the student's own gru_forward (kept
+    in their process), or on one built in its own layout (learned on other inputs) when it raises, or is
+    wrong and leaves a cache the backward cannot run on (testkit/repair.py; ``note`` says so in a failing
+    message). Its values are not repaired: a forward wrong through its steps is consistent with them,
+    and the expected value is BPTT over those same steps."""
+    (res, args, _), note = repair.run_backward(
+        sub, "gru_forward", 1, 2, (x, h0, p), lambda cache: sub.call_with_args("gru_backward", dh.copy(), cache),
+        lambda *a: seq_intermediates("gru", *a), probe_inputs("gru", x, [h0], p),
+        outputs={0: "h"}, repair_values=False)
+    return unpack(res, 3, "gru_backward"), args, note
+
+
 def _backward_check(sub, x, h0, p, dh, label=""):
-    _, cache = unpack(sub.call("gru_forward", x, h0, p), 2, "gru_forward")
-    (dx, dh0, grads), args, _ = sub.call_with_args("gru_backward", dh.copy(), cache)
+    (dx, dh0, grads), args, note = _own_backward(sub, x, h0, p, dh)
     _, (rx, rh, rg) = seq_ref("gru", x, [h0], p, dh)
     _, caches = compose.seq_forward(sub, "gru", x, [h0], p)
     cx, (ch,), cg = compose.seq_backward(sub, "gru", dh.astype(x.dtype), caches, x.shape, h0.shape)
@@ -172,9 +183,9 @@ def _backward_check(sub, x, h0, p, dh, label=""):
         check_grads(grads, {k: v.astype(x.dtype) for k, v in rg.items()}, f"{what} (summed over the steps)")
 
     # BPTT over the student's own steps (their caches), or the trusted reference
-    compose.either(lambda: with_hint(lambda: check(cx, ch, cg),
-                                     lambda: hint_bptt("gru", x, [h0], p, dh, dx, grads)),
-                   lambda: check(rx, rh, rg))
+    _with_note(lambda: compose.either(lambda: with_hint(lambda: check(cx, ch, cg),
+                                                        lambda: hint_bptt("gru", x, [h0], p, dh, dx, grads)),
+                                      lambda: check(rx, rh, rg)), note)
     check_unmodified({"dh": dh}, {"dh": args[0]}, "gru_backward")
 
 
@@ -201,8 +212,7 @@ def test_gru_backward_numerical(sub, rng):
     T = 3
     x, h0, p = arr(rng, N, T, D), arr(rng, N, H), params(rng, "gru", D, H)
     dh = arr(rng, N, T, H)
-    _, cache = unpack(sub.call("gru_forward", x, h0, p), 2, "gru_forward")
-    dx, dh0, grads = unpack(sub.call("gru_backward", dh, cache), 3, "gru_backward")
+    (dx, dh0, grads), _, note = _own_backward(sub, x, h0, p, dh)
     if not isinstance(grads, dict):
         raise Fail("gru_backward: grads must be a dict")
     _, caches = compose.seq_forward(sub, "gru", x, [h0], p)
@@ -212,20 +222,40 @@ def test_gru_backward_numerical(sub, rng):
                                [rx, rh] + [rg[k] for k in sorted(rg)]):
         # the student's steps are wrong (their own tests say so): judge BPTT over them
         what = "gru_backward (expected: BPTT over your gru_step_backward, fed your gru_step_forward's caches)"
-        compose.either(lambda: (check_array(dx, composed[0], f"{what} dx"), check_array(dh0, composed[1][0], f"{what} dh0"),
-                                check_grads(grads, composed[2], what)),
-                       lambda: (check_array(dx, rx, f"{what} dx"), check_array(dh0, rh, f"{what} dh0"),
-                                check_grads(grads, rg, what)))
+        _with_note(lambda: compose.either(
+            lambda: (check_array(dx, composed[0], f"{what} dx"), check_array(dh0, composed[1][0], f"{what} dh0"),
+                     check_grads(grads, composed[2], what)),
+            lambda: (check_array(dx, rx, f"{what} dx"), check_array(dh0, rh, f"{what} dh0"),
+                     check_grads(grads, rg, what))), note)
         return
     targets = [(0, dx, "dx"), (1, dh0, "dh0")] + [((2, k), grads.get(k), f"grads[{k!r}]") for k in p]
     for target, got, name in targets:
         if got is None:
             raise Fail(f"gru_backward: {name} is missing")
         flat, num = numgrad(lambda *a: [seq_ref("gru", a[0], a[1:2], a[2])], [x, h0, p], target, [dh], rng)
-        check_numgrad(got, flat, num, f"gru_backward {name}")
+        _with_note(lambda: check_numgrad(got, flat, num, f"gru_backward {name}"), note)
 
 
 @graded("gru_backward", points=1, fallback=GRU_STEPS)
 def test_gru_backward_float32(sub, rng):
     x, h0, p = _seq_inputs(rng, dtype=np.float32)
     _backward_check(sub, x, h0, p, arr(rng, *x.shape[:2], h0.shape[1], dtype=np.float32), ", float32")
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("gru_numpy:together", points=1)
+def test_gru_numpy_together(sub, rng):
+    """The whole chain as a training loop runs it: gru_forward, then gru_backward on its own cache (kept
+    in the student's process, never repaired), against torch.nn.GRU. Its own graded name (1 point, no
+    answer cell): a mistake anywhere in the notebook shows here, not as a loss booked on a function that
+    is right."""
+    x, h0, p = _seq_inputs(rng)
+    dh = arr(rng, *x.shape[:2], h0.shape[1])
+    what = f"the whole chain (gru_forward then gru_backward, {_label(x, h0)}) against torch.nn.GRU:"
+    h, cache = unpack(sub.call_keep("gru_forward", (1,), x, h0, p), 2, "gru_forward")
+    check_array(h, seq_ref("gru", x, [h0], p), f"{what} h")
+    dx, dh0, grads = unpack(sub.call("gru_backward", dh, cache), 3, "gru_backward")
+    _, (rx, rh, rg) = seq_ref("gru", x, [h0], p, dh)
+    check_array(dx, rx, f"{what} dx")
+    check_array(dh0, rh, f"{what} dh0")
+    check_grads(grads, rg, what)

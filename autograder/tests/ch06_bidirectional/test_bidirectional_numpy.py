@@ -460,3 +460,34 @@ def test_bidirectional_backward_unmodified(sub, rng):
     dout = rng.standard_normal((x.shape[0], x.shape[1], 2 * pf["weight_hh"].shape[1]))
     _, args, _ = sub.call_with_args("bidirectional_backward", dout.copy(), cache, b)
     check_unmodified({"dout": dout}, {"dout": args[0]}, "bidirectional_backward")
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("bidirectional_numpy:together", points=1)
+def test_bidirectional_numpy_together(sub, rng):
+    """The whole chain as a training loop runs it: bidirectional_forward (an LSTM in both directions),
+    then bidirectional_backward on its own cache (never repaired), against torch.nn.LSTM(bidirectional=
+    True). Its own graded name (1 point, no answer cell): a mistake anywhere shows here, not as a loss
+    booked on a function that is right."""
+    N, T, D, H = _dims(rng)
+    x, h0, pf, pb = _case(rng, "lstm", N, T, D, H)
+    f, b = _probe(sub, "lstm")
+    what = (f"the whole chain (bidirectional_forward then bidirectional_backward, LSTM probe, N={N}, T={T}, D={D}, "
+            f"H={H}) against torch.nn.LSTM(bidirectional=True)")
+    out, cache = unpack(sub.call("bidirectional_forward", x, h0, pf, pb, f), 2, "bidirectional_forward")
+    check_array(out, _bi_torch("lstm", x, h0, pf, pb), f"{what}: out")
+    dout = rng.standard_normal((N, T, 2 * H))
+    dx, dh0, gf, gb = unpack(sub.call("bidirectional_backward", dout, cache, b), 4, "bidirectional_backward")
+    _, (edx, edh0, egf, egb) = _bi_torch("lstm", x, h0, pf, pb, dout)
+    check_array(dx, edx, f"{what}: dx")
+    if not isinstance(dh0, (tuple, list)) or len(dh0) != 2 or not all(
+            isinstance(d, (tuple, list)) and len(d) == 2 for d in dh0):
+        raise Fail(f"{what}: dh0 should be ((dh0_fw, dc0_fw), (dh0_bw, dc0_bw))")
+    for d, name in enumerate(("fw", "bw")):
+        check_array(dh0[d][0], edh0[d][0], f"{what}: dh0_{name}[0] (gradient on h0)")
+        check_array(dh0[d][1], edh0[d][1], f"{what}: dh0_{name}[1] (gradient on c0)")
+    for name, g, e in (("grads_fw", gf, egf), ("grads_bw", gb, egb)):
+        if not isinstance(g, dict) or sorted(g) != sorted(KEYS):
+            raise Fail(f"{what}: {name} should be a dict with keys {sorted(KEYS)}")
+        for k in KEYS:
+            check_array(g[k], e[k], f"{what}: {name}[{k!r}]")

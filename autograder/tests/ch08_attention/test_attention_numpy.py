@@ -11,6 +11,7 @@ wrong on a test's inputs, that cache is first repaired there with the correct fo
 import numpy as np
 
 from autograder.core.api import Fail, check_array, check_unmodified, graded, unpack
+from autograder.core.engine import StudentError
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.numgrad import check_numgrad, numgrad
 from autograder.testkit import repair
@@ -29,11 +30,43 @@ def _forward(sub, name, *args):
     return unpack(sub.call_keep(name, (1,), *args), 2, name)
 
 
+def _probes(name, q, k, v, *rest):
+    """Other inputs on which a forward that raises on a test's may run, to learn its cache's layout
+    (testkit/repair.py): the same N, Tq, Tk and mask, the feature sizes tied (d == Dv; Dk == A, Dq == A,
+    Dq == Dk == A, Dv == A) or moved apart, and the other float dtype. A fixed seed: the same probes for
+    every student."""
+    rng = np.random.default_rng(8)
+    N, Tq, Tk, dt = q.shape[0], q.shape[1], k.shape[1], q.dtype
+    other = np.float32 if dt == np.float64 else np.float64
+    if name == "attention_forward":
+        d, Dv = q.shape[2], v.shape[2]
+        sizes = [(Dv, Dv, dt), (d + 7, Dv + 9, dt), (d, Dv, other)]
+        return [(arr(rng, N, Tq, a, dtype=t), arr(rng, N, Tk, a, dtype=t), arr(rng, N, Tk, b, dtype=t), *rest)
+                for a, b, t in sizes]
+    p, mask = rest
+    Dq, Dk, Dv, A = q.shape[2], k.shape[2], v.shape[2], p["W_q"].shape[0]
+    sizes = [(Dq, A, Dv, A, dt), (A, Dk, Dv, A, dt), (A, A, Dv, A, dt), (Dq, Dk, A, A, dt), (Dq, Dk, Dv, A, other)]
+    return [(arr(rng, N, Tq, a, dtype=t), arr(rng, N, Tk, b, dtype=t), arr(rng, N, Tk, c, dtype=t),
+             {"W_q": arr(rng, e, a, dtype=t), "W_k": arr(rng, e, b, dtype=t), "w_v": arr(rng, 1, e, dtype=t)}, mask)
+            for a, b, c, e, t in sizes]
+
+
+REFS_OF = {"attention_forward": attention_intermediates, "additive_attention_forward": additive_intermediates}
+
+
 def _repaired_forward(sub, name, refs, *args):
     """(cache, note): the student's own forward's cache, repaired in their process with the correct
     forward's values when their forward is wrong on these inputs (testkit/repair.py), and the note a
-    failing backward's message then carries."""
-    out, cache = _forward(sub, name, *args)
+    failing backward's message then carries. When their forward raises on these inputs, a cache in its
+    own layout, learned on other inputs where it runs (``_probes``, ``repair.probe_caches``)."""
+    try:
+        out, cache = _forward(sub, name, *args)
+    except StudentError as first:
+        if not repair.worth_probing(first):
+            raise
+        for cache in repair.probe_caches(sub, name, 1, _probes(name, *args), REFS_OF[name], args, 2):
+            return cache, repair.probe_note(name)
+        raise first from None
     try:
         right = np.allclose(np.asarray(out, np.float64), refs["out"], rtol=1e-4, atol=1e-6)
     except Exception:  # noqa: BLE001 - not an array of the right shape: wrong
@@ -346,3 +379,37 @@ def test_additive_attention_backward_float32(sub, rng):
     q, k, v, p = _add_inputs(rng, dtype=np.float32)
     mask = _mask(rng, "causal", q.shape[0], q.shape[1], k.shape[1])
     _additive_backward_check(sub, q, k, v, p, mask, arr(rng, q.shape[0], q.shape[1], v.shape[2], dtype=np.float32))
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("attention_numpy:together", points=1)
+def test_attention_numpy_together(sub, rng):
+    """The whole chain as a training loop runs it, for both attentions: the forward, then the backward on
+    its own cache (kept in the student's process, never repaired), against torch autograd. Its own graded
+    name (1 point, no answer cell): a mistake anywhere shows here, not as a loss booked on a function
+    that is right."""
+    q, k, v = _sdpa_inputs(rng)
+    mask = _mask(rng, "padding", q.shape[0], q.shape[1], k.shape[1])
+    dout = arr(rng, q.shape[0], q.shape[1], v.shape[2])
+    what = f"the whole chain (attention_forward then attention_backward, {_label(q, k, v, mask)}) against torch"
+    out, cache = _forward(sub, "attention_forward", q, k, v, mask)
+    check_array(out, attention_ref(q, k, v, mask), f"{what}: out")
+    grads = unpack(sub.call("attention_backward", dout, cache), 3, "attention_backward")
+    _, ref = attention_ref(q, k, v, mask, dout)
+    for got, want, name in zip(grads, ref, ("dq", "dk", "dv")):
+        check_array(got, want, f"{what}: {name}")
+    q, k, v, p = _add_inputs(rng)
+    mask = _mask(rng, "full", q.shape[0], q.shape[1], k.shape[1])
+    dout = arr(rng, q.shape[0], q.shape[1], v.shape[2])
+    what = (f"the whole chain (additive_attention_forward then additive_attention_backward, "
+            f"{_add_label(q, k, v, p, mask)}) against torch")
+    out, cache = _forward(sub, "additive_attention_forward", q, k, v, p, mask)
+    check_array(out, additive_ref(q, k, v, p, mask), f"{what}: out")
+    dq, dk, dv, g = unpack(sub.call("additive_attention_backward", dout, cache), 4, "additive_attention_backward")
+    _, (rq, rk, rv, rg) = additive_ref(q, k, v, p, mask, dout)
+    for got, want, name in ((dq, rq, "dq"), (dk, rk, "dk"), (dv, rv, "dv")):
+        check_array(got, want, f"{what}: {name}")
+    if not isinstance(g, dict) or sorted(g) != sorted(PKEYS):
+        raise Fail(f"{what}: grads should be a dict with keys {sorted(PKEYS)}")
+    for key in PKEYS:
+        check_array(g[key], rg[key], f"{what}: grads[{key!r}]")

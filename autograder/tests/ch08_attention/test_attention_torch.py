@@ -174,6 +174,9 @@ def _decoder_weights(rng, V, Em, H, E, A):
 
 
 def _decoder_check(sub, rng, N=None, T=None, mask_kind="none", dtype=np.float64, backward=False):
+    """The student's AttentionDecoderStep against the reference, or (when their BahdanauAttention is
+    wrong) against the course's decoder step over their OWN BahdanauAttention (``_decoder_composed``):
+    a mistake in the attention then costs points on BahdanauAttention only."""
     N, T = N or int(rng.integers(2, 5)), T or int(rng.integers(2, 7))
     V, Em, H, E, A = (int(x) for x in rng.choice(np.arange(2, 12), 5, replace=False))
     m = _new(sub, "AttentionDecoderStep", V, Em, H, E, A)
@@ -190,11 +193,119 @@ def _decoder_check(sub, rng, N=None, T=None, mask_kind="none", dtype=np.float64,
              f"{'no mask' if mask is None else 'mask (N, T)'}, {np.dtype(dtype).name}; attention from the previous "
              "state h, GRUCell on cat[embed(token), context], out on cat[h_next, context])")
     vals = decoder_step_ref(w, token, h, memory, mask)
-    _compare(outs, vals, names, where, dtype)
+    for o, v, on in zip(outs, vals, names):  # shapes first: a backward needs them
+        if tuple(o.shape) != v.shape:
+            raise Fail(f"{where}: {on} has shape {tuple(o.shape)}, expected {v.shape}")
+    douts = [rng.standard_normal(v.shape).astype(dtype) for v in vals] if backward else None
+    ref = (vals, decoder_step_ref(w, token, h, memory, mask, douts)[1] if backward else None)
+    got_grads = None
     if backward:
-        douts = [rng.standard_normal(v.shape).astype(dtype) for v in vals]
-        _, (rin, rpar) = decoder_step_ref(w, token, h, memory, mask, douts)
-        _backward(sub, m, outs, names, douts, sent[1:3], ["h", "memory"], rin, rpar, where)
+        for o, on in zip(outs, names):
+            if not o.requires_grad:
+                raise Fail(f"{where}: {on} does not require grad although the inputs do: it is cut from the "
+                           "autograd graph (detach, .data, torch.no_grad or a copy through numpy?)")
+        sub.backward(outs, douts)
+        got_grads = [sub.getattr(t, "grad") for t in sent[1:3]], sub.param_grads(m)
+
+    def judge(expected, note):
+        vals_, grads_ = expected
+        _compare(outs, vals_, names, where + note, dtype)
+        if grads_ is None:
+            return
+        (ref_in, ref_params), (got_in, pg) = grads_, got_grads
+        for got_g, lab, g in zip(got_in, ["h", "memory"], ref_in):
+            if got_g is None:
+                raise Fail(f"{where}: no gradient reached {lab}; is the computation connected to it?")
+            check_array(got_g, g.astype(dtype), f"{where}: gradient on {lab}{note}")
+        for k, g in ref_params.items():
+            if pg.get(k) is None:
+                raise Fail(f"{where}: parameter {k} received no gradient")
+            check_array(pg[k], g.astype(dtype), f"{where}: gradient on parameter {k}{note}")
+
+    try:
+        judge(ref, "")
+    except Fail:
+        comp = _decoder_composed(sub, w, token, h, memory, mask, dtype, douts)
+        if comp is None or _same(comp, ref):
+            raise
+        judge(comp, " (expected: the decoder step over your BahdanauAttention)")
+
+
+def _same(a, b) -> bool:
+    """Whether two (values, grads) answers agree (the student's attention is right here)."""
+    def flat(v):
+        out = []
+        for item in v if isinstance(v, (list, tuple)) else [v]:
+            if isinstance(item, dict):
+                out += [item[k] for k in sorted(item)]
+            elif isinstance(item, (list, tuple)):
+                out += flat(item)
+            elif item is not None:
+                out.append(item)
+        return out
+    try:
+        fa, fb = flat(a), flat(b)
+        return len(fa) == len(fb) and all(np.allclose(np.asarray(p, np.float64), np.asarray(q, np.float64), rtol=1e-6,
+                                                      atol=1e-9) for p, q in zip(fa, fb))
+    except Exception:  # noqa: BLE001 - shapes that differ: not the same
+        return False
+
+
+def _decoder_composed(sub, w, token, h, memory, mask, dtype, douts=None):
+    """(values, grads) of the course's decoder step over the student's OWN BahdanauAttention: their class,
+    loaded with the decoder's attention weights, called in their process on (h, memory, memory, mask);
+    the rest (embedding, GRU cell, output layer) is trusted code here, fed their context as plain data.
+    The gradients: the rest's by torch autograd here; through their attention by autograd in their
+    process (the rest's gradient on the context sent back as plain data). None when their attention
+    cannot be built or run (then only the reference judges)."""
+    from autograder.core.engine import Missing, StudentError
+    from autograder.sandbox.wire import ProtocolError
+    from autograder.testkit.remote import remote_tensors
+
+    f = torch.nn.functional
+    g = douts is not None
+    N, H = h.shape
+    E, A = memory.shape[2], w["attention.W_q.weight"].shape[0]
+    try:
+        att = sub.new("BahdanauAttention", H, E, A)
+        sub.method(att, "double" if dtype == np.float64 else "float")
+        sub.method(att, "load_state_dict", {k[len("attention."):]: tensor(v.astype(dtype)) for k, v in w.items()
+                                            if k.startswith("attention.")})
+        ht, mt = remote_tensors(sub, tensor(h, g), tensor(memory, g))
+        ctx, wts = unpack(sub.invoke(att, ht, mt, mt, *([tensor(mask)] if mask is not None else [])), 2,
+                          "BahdanauAttention")
+        if not (isinstance(ctx, RemoteTensor) and isinstance(wts, RemoteTensor) and tuple(ctx.shape) == (N, E)
+                and tuple(wts.shape) == memory.shape[:2]):
+            return None
+    except (Missing, StudentError, ProtocolError, Fail):
+        return None
+    pt = {n: torch.tensor(np.asarray(a, np.float64), requires_grad=g) for n, a in w.items()
+          if not n.startswith("attention.")}
+    c = torch.tensor(ctx.array.astype(np.float64), requires_grad=g)
+    h64 = torch.tensor(h.astype(np.float64), requires_grad=g)
+    x = torch.cat([f.embedding(torch.as_tensor(token), pt["embed.weight"]), c], dim=1)
+    gi, gh = f.linear(x, pt["cell.weight_ih"], pt["cell.bias_ih"]), f.linear(h64, pt["cell.weight_hh"], pt["cell.bias_hh"])
+    r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+    z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+    n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+    h_next = (1 - z) * n + z * h64
+    logits = f.linear(torch.cat([h_next, c], dim=1), pt["out.weight"], pt["out.bias"])
+    vals = [logits.detach().numpy(), h_next.detach().numpy(), wts.array.astype(np.float64)]
+    if not g:
+        return vals, None
+    torch.autograd.backward([logits, h_next], [torch.tensor(np.asarray(d, np.float64)) for d in douts[:2]])
+    try:
+        sub.backward([ctx, wts], [c.grad.numpy().astype(dtype), np.asarray(douts[2], dtype)])
+        gh_att, gm_att = sub.getattr(ht, "grad"), sub.getattr(mt, "grad")
+        pg = sub.param_grads(att)
+    except (StudentError, ProtocolError):
+        return None
+    # what their attention does not read gets no gradient through it (their decoder's, over it, neither)
+    d_h = h64.grad.numpy() + (gh_att.array if gh_att is not None else 0)
+    d_m = gm_att.array if gm_att is not None else np.zeros(memory.shape)
+    grads = {n: t.grad.numpy() for n, t in pt.items()}
+    grads.update({f"attention.{k}": v.array for k, v in pg.items() if v is not None})
+    return vals, ([d_h, d_m], grads)
 
 
 @graded("AttentionDecoderStep", points=1)

@@ -354,3 +354,21 @@ def test_ctc_prefix_beam_search_narrow_beam(sub, rng):
             raise Fail(f"ctc_prefix_beam_search (beam_width={width}, T={T}, C={C}): got {list(best)} ({score:.6g}), "
                        f"expected {list(beams[0][0])} ({beams[0][1]:.6g}); keep exactly the beam_width most "
                        "probable prefixes after each step")
+
+
+# ------------------------------------------------------------- the whole chain (issue 20, item 3)
+@graded("ctc_numpy:together", points=1)
+def test_ctc_numpy_together(sub, rng):
+    """The whole chain as a training loop runs it: ctc_forward, then ctc_backward on its own cache (kept in
+    the student's process, never repaired), against torch.nn.functional.ctc_loss. Its own graded name (1
+    point, no answer cell): a mistake anywhere shows here, not as a loss booked on a function that is
+    right."""
+    logits, targets, il, tl = _batch(rng, repeats=True)
+    dloss = rng.standard_normal(len(il))
+    what = f"the whole chain (ctc_forward then ctc_backward, {_label(logits, targets, il, tl)}) against torch"
+    loss, _, cache = _forward(sub, logits, targets, il, tl, keep=True)
+    want, _ = ref.torch_ctc(logits, targets, il, tl)
+    check_loss(loss, want, f"{what}: loss")
+    got = sub.call("ctc_backward", dloss, cache)
+    _, dlogits = ref.torch_ctc(logits, targets, il, tl, dloss=dloss)
+    check_array(got, dlogits, f"{what}: dlogits")
