@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, load_results, run_grader
+from autograder.testkit import manifest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import container  # noqa: E402
@@ -186,7 +187,8 @@ def test_the_grader_runs_in_the_container_and_says_so(contained):
     assert "isolation: container" in r.stderr
     doc = load_results(contained["baseline"], "00~honest", A)
     nb = doc["subtotals"]["notebooks"][NB]
-    assert doc["isolation"] == "container" and nb["score"] == nb["max_score"] == 30, nb
+    points = sum(manifest.notebook(A, NB)["graded"].values())  # chapters.yml
+    assert doc["isolation"] == "container" and nb["score"] == nb["max_score"] == points, nb
     assert doc["limits"]["memory_mb_per_notebook"] == 1024
 
 
