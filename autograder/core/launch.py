@@ -236,7 +236,7 @@ def font_list(hostdir: Path) -> Path | None:
             cache.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=cache) as tmp:  # built aside, then moved in whole
                 env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME")}
-                subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], timeout=300,
+                subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], timeout=60,
                                env=dict(env, MPLCONFIGDIR=tmp, MPLBACKEND="Agg"), capture_output=True)
                 for f in Path(tmp).glob("fontlist-*.json"):
                     os.replace(f, cache / f.name)
