@@ -214,13 +214,12 @@ def _bwrap_args(hostdir: Path) -> list[str]:
     return args
 
 
-def font_list(hostdir: Path) -> Path | None:
-    """matplotlib's font list, copied into ``hostdir/mpl`` for this run's zygote: matplotlib builds it
-    on its first import in an empty MPLCONFIGDIR (the sandbox's is fresh every run) by reading every
-    font on the machine, about 2 s of CPU per grader start. It is built once per machine and matplotlib
-    installation, outside the sandbox, into the user's cache folder (``$XDG_CACHE_HOME`` or ~/.cache,
-    ``rnn-autograder/``), and copied: the sandbox only ever reads its own copy. None where it cannot be
-    built or kept (the zygote's matplotlib then builds it, as before)."""
+def font_cache() -> Path | None:
+    """matplotlib's font list for this interpreter's matplotlib, built once per machine (outside any
+    sandbox) into the user's cache folder: ``$XDG_CACHE_HOME`` or ~/.cache, ``rnn-autograder/``.
+    matplotlib builds it on its first import in an empty MPLCONFIGDIR (the sandbox's is fresh every run)
+    by reading every font on the machine: about 2 s of CPU at each grader start. None where it cannot be
+    built or kept (the zygote's matplotlib then builds its own, as before)."""
     import hashlib
     import importlib.util
 
@@ -241,13 +240,23 @@ def font_list(hostdir: Path) -> Path | None:
                 for f in Path(tmp).glob("fontlist-*.json"):
                     os.replace(f, cache / f.name)
             lists = sorted(cache.glob("fontlist-*.json"))
-        if not lists:
-            return None
-        (hostdir / "mpl").mkdir(exist_ok=True)
-        dst = hostdir / "mpl" / lists[-1].name
-        shutil.copyfile(lists[-1], dst)
-        return dst
+        return lists[-1] if lists else None
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def font_list(hostdir: Path) -> Path | None:
+    """A copy of ``font_cache()`` in ``hostdir/mpl``, for this run's zygote: the sandbox only ever reads
+    its own copy. None where there is no font cache."""
+    src = font_cache()
+    if src is None:
+        return None
+    try:
+        (hostdir / "mpl").mkdir(exist_ok=True)
+        dst = hostdir / "mpl" / src.name
+        shutil.copyfile(src, dst)
+        return dst
+    except OSError:
         return None
 
 

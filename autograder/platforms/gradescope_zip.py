@@ -74,8 +74,11 @@ import torch, numpy, yaml, matplotlib, sklearn, tqdm
 assert torch.__version__ == '__TORCH_VERSION__+cpu' and not torch.cuda.is_available(), torch.__version__
 from autograder.core import runner
 assert any(n.tests for n in runner.load_assignment('__ASSIGNMENT__'))
+from autograder.core import launch
+fonts = launch.font_cache()  # built here, once, into the image: not again at every submission
 print('setup.sh: Python', __import__('sys').version.split()[0], '| torch', torch.__version__,
-      '| numpy', numpy.__version__, '| the hidden tests of __ASSIGNMENT__ load')
+      '| numpy', numpy.__version__, '| the hidden tests of __ASSIGNMENT__ load',
+      '| font list', 'built' if fonts else 'not kept (each submission builds its own)')
 "
 """
 
