@@ -13,6 +13,7 @@ from autograder.testkit.checks import check_strict, with_hint
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import RNN_STEPS, rnn_step_intermediates, seq_intermediates
 from autograder.testkit import compose, repair
+from autograder.testkit import corrected
 from autograder.testkit.shapes import probe_inputs
 from autograder.core.engine import StudentError
 
@@ -189,7 +190,12 @@ def _step_backward(sub, x, h, p, dh_next, with_h_next=False):
             except StudentError:
                 continue
             return (got, None) if with_h_next else got
-        raise first from None
+        cache = corrected.corrected_cache(sub, "rnn_step_forward", 1, 2, (x, h, p), rnn_step_intermediates,
+                                          {0: "h_next"}, probe_inputs("rnn", x, [h], p))
+        if cache is None:
+            raise first from None
+        got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+        return (got, None) if with_h_next else got
     got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
     return (got, h_next) if with_h_next else got
 
