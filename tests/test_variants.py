@@ -34,15 +34,24 @@ def test_a_variant_is_the_notebooks_own_cell_edited_once_and_bound_to_no_name():
     c = _child_with("import numpy as np\ndef f(x, W, b=1.0):\n    return x @ W + b\n")
     before = dict(c.ns)
     n = c.handle_request({"op": "variant", "name": "f", "k": None, "src": "def f(x, W, b): return 0"}, [])
-    assert n == 4  # + -> -, @ -> *, .T on either side of @; never the signature's default
+    assert n == 5  # the value negated, + -> -, @ -> *, .T on either side of @; never the signature's default
     import numpy as np
 
-    kept = c.handle_request({"op": "variant", "name": "f", "k": 0, "src": "ignored"}, [])
+    kept = c.handle_request({"op": "variant", "name": "f", "k": 1, "src": "ignored"}, [])
     assert isinstance(kept, Kept) and kept.v.__name__.startswith("_grader_variant_")
     assert float(kept.v(np.ones((1, 2)), np.ones((2, 1)))[0, 0]) == 1.0  # x @ W - b: the edit, on their code
     assert c.ns.keys() == before.keys() and c.ns["f"] is before["f"]  # the notebook's names untouched
     with pytest.raises(IndexError):
-        c.handle_request({"op": "variant", "name": "f", "k": 4}, [])
+        c.handle_request({"op": "variant", "name": "f", "k": 5}, [])
+
+
+def test_a_helper_in_the_cell_is_varied_in_a_copy_of_the_notebooks_globals():
+    c = _child_with("def h(x):\n    return x - 1\ndef f(x):\n    return 2 * h(x)\n")
+    h = c.ns["h"]
+    n = c.handle_request({"op": "variant", "name": "f", "k": None}, [])
+    got = [c.handle_request({"op": "variant", "name": "f", "k": k}, []).v(10) for k in range(n)]
+    assert 22 in got  # h's x - 1 turned into x + 1, seen by f's copy only
+    assert c.ns["h"] is h and c.ns["f"](10) == 18 and h(10) == 9
 
 
 def test_nothing_to_vary_is_zero_variants():

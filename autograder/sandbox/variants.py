@@ -24,6 +24,11 @@ COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, a
 PREFIX = "_grader_variant_"
 
 
+REDUCE = {"sum", "max", "min", "mean", "prod", "argmax", "argmin", "cumsum", "concatenate", "stack", "squeeze",
+          "expand_dims", "softmax", "log_softmax", "logsumexp", "cat", "chunk", "split", "flip", "any", "all"}
+TORCH_DIM = {"cat", "chunk", "split", "softmax", "log_softmax", "flip"}
+
+
 def _numbers(v):
     """The constants one edit away from ``v`` (an int or float literal)."""
     if v == 0:
@@ -31,6 +36,20 @@ def _numbers(v):
     out = [v + 1]
     if v >= 1:
         out.append(v - 1)
+    if type(v) is int:
+        out.append(-v)
+    return out
+
+
+def _call_edits(node: ast.Call):
+    """A reduction's forgotten ``keepdims=True`` or ``axis=`` (``dim=`` in torch's names)."""
+    kws = {k.arg for k in node.keywords}
+    out = []
+    if kws & {"axis", "dim"} and not kws & {"keepdims", "keepdim"}:
+        out.append(("kw", ("keepdim" if "dim" in kws else "keepdims", True)))
+    name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+    if name in REDUCE and not kws & {"axis", "dim"} and len(node.args) <= (2 if name in ("chunk", "split") else 1):
+        out += [("kw", ("dim" if name in TORCH_DIM else "axis", k)) for k in (-1, 0, 1)]
     return out
 
 
@@ -38,6 +57,12 @@ def edits(fdef: ast.FunctionDef) -> list[tuple[int, str, object]]:
     """[(node index in the body's walk, kind, argument)], in a fixed order, at most MAX_CANDIDATES."""
     out = []
     for i, node in enumerate(_walk(fdef)):
+        if isinstance(node, (ast.Assign, ast.Return)) and node.value is not None:
+            out.append((i, "negate", None))  # a sign lost on a whole value
+        if isinstance(node, ast.Call):
+            out += [(i, kind, arg) for kind, arg in _call_edits(node)]
+        if isinstance(node, ast.Attribute) and node.attr == "inf":
+            out.append((i, "neg_inf", None))
         if isinstance(node, ast.BinOp):
             out += [(i, "op", op) for op in BINOP.get(type(node.op), ())]
             if isinstance(node.op, ast.MatMult):
@@ -78,24 +103,39 @@ def edited(fdef: ast.FunctionDef, edit) -> ast.FunctionDef:
         node.value = arg
     elif kind == "cmp":
         node.ops = [arg()]
+    elif kind == "negate":
+        node.value = ast.UnaryOp(op=ast.USub(), operand=node.value)
+    elif kind == "kw":
+        node.keywords = node.keywords + [ast.keyword(arg=arg[0], value=ast.Constant(arg[1]))]
+    elif kind == "neg_inf":
+        _replace(new, node, ast.UnaryOp(op=ast.USub(), operand=node))
     else:  # "dropT", "neg": the node is replaced by its operand
-        repl = node.value if kind == "dropT" else node.operand
-        for parent in _walk(new):
-            for field, value in ast.iter_fields(parent):
-                if value is node:
-                    setattr(parent, field, repl)
-                elif isinstance(value, list) and any(v is node for v in value):
-                    value[[id(v) for v in value].index(id(node))] = repl
+        _replace(new, node, node.value if kind == "dropT" else node.operand)
     return ast.fix_missing_locations(new)
+
+
+def _replace(fdef, node, repl) -> None:
+    for parent in _walk(fdef):
+        if parent is repl:
+            continue
+        for field, value in ast.iter_fields(parent):
+            if value is node:
+                setattr(parent, field, repl)
+                return
+            if isinstance(value, list) and any(v is node for v in value):
+                value[[id(v) for v in value].index(id(node))] = repl
+                return
 
 
 class Variants:
     """The catalogue of one notebook's functions: the cells' texts by their names (``<cell 3>``), and
-    for each function asked about, its parsed definition and its edits (computed once)."""
+    for each function asked about, its edits and those of the notebook's functions it calls by name (a
+    helper in its cell), computed once."""
 
     def __init__(self):
         self.cells: dict[str, str] = {}
         self._parsed: dict[str, tuple] = {}  # name -> (the function object, its FunctionDef, its edits)
+        self._catalogue: dict[str, tuple] = {}  # name -> (the function object, [(target name, edit)])
 
     def keep_cell(self, name: str, text: str) -> None:
         self.cells[name] = text
@@ -123,23 +163,57 @@ class Variants:
         self._parsed[name] = hit
         return hit
 
+    def _edits_of(self, ns: dict, name: str):
+        """[(target, edit)]: ``name``'s own edits, then those of each notebook function it calls by name."""
+        fn = ns.get(name)
+        hit = self._catalogue.get(name)
+        if hit is not None and hit[0] is fn:
+            return hit[1]
+        _, fdef, own = self._definition(ns, name)
+        out = [(name, e) for e in own]
+        called = sorted({n.id for n in _walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - {name})
+        for helper in called:
+            if len(out) >= MAX_CANDIDATES:
+                break
+            try:
+                out += [(helper, e) for e in self._definition(ns, helper)[2]]
+            except (LookupError, SyntaxError, RecursionError, ValueError):
+                continue
+        out = out[:MAX_CANDIDATES]
+        self._catalogue[name] = (fn, out)
+        return out
+
     def count(self, ns: dict, name: str) -> int:
         """How many edits there are of ``name`` (0: none, or no definition that can be varied)."""
         try:
-            return len(self._definition(ns, name)[2])
+            return len(self._edits_of(ns, name))
         except (LookupError, SyntaxError, RecursionError, ValueError):
             return 0
 
     def make(self, ns: dict, name: str, k: int):
-        """The function ``name`` with its edit number ``k``: a new function object, bound to no name."""
-        fn, fdef, cands = self._definition(ns, name)
+        """The function ``name`` with its edit number ``k``: a new function object, bound to no name of the
+        notebook. An edit of a helper it calls: ``name``'s own code over a COPY of the notebook's globals
+        in which that helper's name is the edited helper (the notebook's own names are untouched)."""
+        cands = self._edits_of(ns, name)
         if not 0 <= k < len(cands):
             raise IndexError("no such edit")
-        new = edited(fdef, cands[k])
+        target, edit = cands[k]
+        if target == name:
+            return self._build(ns, name, edit, ns, k)
+        scope = dict(ns)
+        scope[target] = self._build(ns, target, edit, scope, k)
+        fn = ns[name]
+        out = types.FunctionType(fn.__code__, scope, f"{PREFIX}{k}", fn.__defaults__, None)
+        out.__kwdefaults__ = fn.__kwdefaults__
+        return out
+
+    def _build(self, ns: dict, name: str, edit, scope: dict, k: int):
+        fn, fdef, _ = self._definition(ns, name)
+        new = edited(fdef, edit)
         new.name = f"{PREFIX}{k}"
         module = compile(ast.Module(body=[new], type_ignores=[]), "<variant>", "exec")
         code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
-        out = types.FunctionType(code, ns, new.name, fn.__defaults__, None)
+        out = types.FunctionType(code, scope, new.name, fn.__defaults__, None)
         out.__kwdefaults__ = fn.__kwdefaults__
         return out
 
