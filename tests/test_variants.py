@@ -49,7 +49,12 @@ def test_a_helper_in_the_cell_is_varied_in_a_copy_of_the_notebooks_globals():
     c = _child_with("def h(x):\n    return x - 1\ndef f(x):\n    return 2 * h(x)\n")
     h = c.ns["h"]
     n = c.handle_request({"op": "variant", "name": "f", "k": None}, [])
-    got = [c.handle_request({"op": "variant", "name": "f", "k": k}, []).v(10) for k in range(n)]
+    got = []
+    for k in range(n):
+        try:
+            got.append(c.handle_request({"op": "variant", "name": "f", "k": k}, []).v(10))
+        except TypeError:  # 2 @ h(x): an edit that raises
+            pass
     assert 22 in got  # h's x - 1 turned into x + 1, seen by f's copy only
     assert c.ns["h"] is h and c.ns["f"](10) == 18 and h(10) == 9
 
