@@ -11,8 +11,11 @@ as a new function bound to no name of theirs, ``autograder/sandbox/variants.py``
    reference's; the first equal one is called on up to ``PROBES`` probes too, and must equal the
    reference there as well;
 2. its cache on the test's inputs (kept in their process) has its float leaves named by ``layout``
-   against the reference intermediates (fail closed: an ambiguous or unmatched leaf, no cache), and
-   the reference's values are put at those paths (plain data);
+   against the reference intermediates, and the reference's values are put at those paths (plain
+   data); when ``layout`` cannot name every leaf (a value of their own, log alpha past a sequence's
+   end), the cache stays as the corrected copy computed it: its outputs equal the reference's on the
+   test's inputs and the probes, and a wrong backward still fails (the expected values are the
+   reference's, never the cache's);
 3. the student's real backward runs on it, judged against the reference as always: a repair never
    helps a wrong backward, and a variant that lies can only name leaves of a cache whose values are
    then the reference's.
@@ -79,8 +82,9 @@ def _try(sub, forward, k, keep, n_out, args, refs_of, want, outputs, probes):
                 return None
         leaves = [(list(path), v) for path, v in sub.leaves(cache)]
         pairs = repair.layout(leaves, want, want)
-        if pairs is None:
-            return None
+        if pairs is None:  # a leaf no reference value names (log alpha past a sequence's end, a value of
+            out, cache = cache, None  # their own): the corrected copy's cache as it computed it
+            return out
         dtype = next((a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), np.float64)
         values = [want[n] if type(want[n]) in (float, int) else np.asarray(want[n]).astype(dtype) for _, n in pairs]
         sub.put_leaves(cache, [p for p, _ in pairs], values)
