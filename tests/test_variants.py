@@ -230,4 +230,12 @@ def test_a_variant_only_names_leaves_and_must_equal_the_reference_everywhere():
         assert np.allclose(got[0], x) and np.allclose(got[1], x @ W.T), got
         assert all(isinstance(k, (int, type(None))) for _, k in sub.asked)  # a name and a number only
         assert corrected.corrected_cache(sub, "f", 1, 2, (x,), refs_of, {0: "out"}, probes) is not None  # remembered
+    # an edit that compensates (equal outputs over a cache that is not) loses to the one that undoes the
+    # mistake, even when it comes first
+    def compensating(x):
+        return np.tanh(x @ W.T), (x, -(x @ W.T))
+
+    sub = _Proc([compensating, right])
+    cache = corrected.corrected_cache(sub, "f", 1, 2, (x,), refs_of, {0: "out"}, probes)
+    assert np.allclose(sub.kept[cache.handle][1], x @ W.T)
     assert "corrected copy" in corrected.note("f") and "_grader_variant_" not in corrected.note("f")

@@ -7,9 +7,10 @@ forward (``Submission.variant``: only the function's name and an edit's number c
 their own cell's code edited once from a fixed catalogue of classic-mistake inversions, compiled there
 as a new function bound to no name of theirs, ``autograder/sandbox/variants.py``). Here:
 
-1. each variant is called on the test's inputs; its OUTPUTS (never its cache) are compared with the
-   reference's; the first equal one is called on up to ``PROBES`` probes too, and must equal the
-   reference there as well;
+1. each variant is called on the test's inputs; its OUTPUTS are compared with the reference's; one
+   equal there is called on up to ``PROBES`` probes too, and must equal the reference there as well;
+   the first such variant whose cache's leaves each equal a reference value wins, else the first such
+   variant (an edit that compensates for the mistake gives equal outputs over a cache that is not);
 2. its cache on the test's inputs (kept in their process) has its float leaves named by ``layout``
    against the reference intermediates, and the reference's values are put at those paths (plain
    data); when ``layout`` cannot name every leaf (a value of their own, log alpha past a sequence's
@@ -58,9 +59,21 @@ def _equal(got, refs: dict, outputs: dict, n_out: int) -> bool:
         return False
 
 
+def _exact(leaves, want: dict) -> bool:
+    """Whether every float leaf equals one of the reference's values, and every int one of its sizes."""
+    for _, v in leaves:
+        if type(v) is int:
+            if not any(type(r) is int and r == v for r in want.values()):
+                return False
+        elif repair._kind(v) is not None and not any(repair._same(v, r) for r in want.values()):
+            return False
+    return True
+
+
 def _try(sub, forward, k, keep, n_out, args, refs_of, want, outputs, probes):
-    """The cache (a handle) of variant ``k`` on ``args`` with the reference's values put in at the paths
-    ``layout`` names, or None."""
+    """(cache, exact) for variant ``k``: the cache (a handle) of its call on ``args`` when its outputs equal
+    the reference's there and on the probes, and whether every leaf of it equals a reference value; or
+    None."""
     from autograder.core.api import Remote
     from autograder.core.engine import Missing, StudentError
     from autograder.sandbox.wire import ProtocolError
@@ -80,32 +93,55 @@ def _try(sub, forward, k, keep, n_out, args, refs_of, want, outputs, probes):
                 sub.release(other[keep])
             if not _equal(other, refs_of(*p), outputs, n_out):
                 return None
-        leaves = [(list(path), v) for path, v in sub.leaves(cache)]
-        pairs = repair.layout(leaves, want, want)
-        if pairs is None:  # a leaf no reference value names (log alpha past a sequence's end, a value of
-            out, cache = cache, None  # their own): the corrected copy's cache as it computed it
-            return out
-        dtype = next((a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), np.float64)
-        values = [want[n] if type(want[n]) in (float, int) else np.asarray(want[n]).astype(dtype) for _, n in pairs]
-        sub.put_leaves(cache, [p for p, _ in pairs], values)
+        exact = _exact([(list(path), v) for path, v in sub.leaves(cache)], want)
         out, cache = cache, None
-        return out
+        return out, exact
     except (Missing, StudentError, ProtocolError, TypeError, ValueError, IndexError, KeyError):
         return None
     finally:
         for r in (fn, cache):
             if r is not None:
-                try:
-                    sub.release(r)
-                except (StudentError, ProtocolError):
-                    pass
+                _release(sub, r)
+
+
+def _release(sub, r) -> None:
+    from autograder.core.engine import StudentError
+    from autograder.sandbox.wire import ProtocolError
+
+    try:
+        sub.release(r)
+    except (StudentError, ProtocolError):
+        pass
+
+
+def _laid_out(sub, cache, args, want: dict):
+    """The reference's values put at the paths ``layout`` names in ``cache``; when it cannot name every
+    leaf (log alpha past a sequence's end, a value of their own), the cache as the corrected copy
+    computed it."""
+    from autograder.core.engine import StudentError
+    from autograder.sandbox.wire import ProtocolError
+
+    try:
+        pairs = repair.layout([(list(path), v) for path, v in sub.leaves(cache)], want, want)
+        if pairs:
+            dtype = next((a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), np.float64)
+            values = [want[n] if type(want[n]) in (float, int) else np.asarray(want[n]).astype(dtype) for _, n in pairs]
+            sub.put_leaves(cache, [p for p, _ in pairs], values)
+    except (StudentError, ProtocolError, TypeError, ValueError):
+        pass
+    return cache
 
 
 def corrected_cache(sub, forward: str, keep: int, n_out: int, args, refs_of, outputs: dict, probes=()):
     """A cache for ``args`` in the layout of a one-edit correction of the student's own ``forward`` (a
     handle in their process), or None. ``outputs``: {index in what the forward returns: reference
     name} (the outputs compared); ``refs_of(*args)``: the correct forward's intermediates; ``keep``: the
-    cache's index; ``probes``: other inputs (the variant must be equal on the first ``PROBES``)."""
+    cache's index; ``probes``: other inputs (the variant must be equal on the first ``PROBES``).
+
+    The first variant equal on every input whose cache's leaves each equal a reference value wins; when
+    none does, the first variant equal on every input (an edit that compensates for the mistake, such as
+    a gate negated where a sign was flipped, gives equal outputs over a cache that is not: it loses to the
+    edit that undoes the mistake, whichever comes first)."""
     from autograder.core.engine import Missing, StudentError
     from autograder.sandbox.wire import ProtocolError
 
@@ -113,21 +149,33 @@ def corrected_cache(sub, forward: str, keep: int, n_out: int, args, refs_of, out
     want = refs_of(*args)
     if forward in memo:
         k = memo[forward]
-        return None if k is None else _try(sub, forward, k, keep, n_out, args, refs_of, want, outputs, list(probes))
+        hit = None if k is None else _try(sub, forward, k, keep, n_out, args, refs_of, want, outputs, list(probes))
+        return None if hit is None else _laid_out(sub, hit[0], args, want)
     memo[forward] = None
     try:
         n = int(sub.variant(forward))
     except (Missing, StudentError, ProtocolError, TypeError, ValueError):
         return None
-    start = time.monotonic()
+    start, first = time.monotonic(), None
     for k in range(min(n, MAX_TRIES)):
         if time.monotonic() - start > SECONDS:
             break
-        cache = _try(sub, forward, k, keep, n_out, args, refs_of, want, outputs, list(probes))
-        if cache is not None:
+        hit = _try(sub, forward, k, keep, n_out, args, refs_of, want, outputs, list(probes))
+        if hit is None:
+            continue
+        if hit[1]:
+            if first is not None:
+                _release(sub, first[1])
             memo[forward] = k
-            return cache
-    return None
+            return _laid_out(sub, hit[0], args, want)
+        if first is None:
+            first = (k, hit[0])
+        else:
+            _release(sub, hit[0])
+    if first is None:
+        return None
+    memo[forward] = first[0]
+    return _laid_out(sub, first[1], args, want)
 
 
 def note(forward: str) -> str:
