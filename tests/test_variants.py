@@ -239,3 +239,18 @@ def test_a_variant_only_names_leaves_and_must_equal_the_reference_everywhere():
     cache = corrected.corrected_cache(sub, "f", 1, 2, (x,), refs_of, {0: "out"}, probes)
     assert np.allclose(sub.kept[cache.handle][1], x @ W.T)
     assert "corrected copy" in corrected.note("f") and "_grader_variant_" not in corrected.note("f")
+
+
+def test_never_searched_for_correct_code_nor_a_released_stub(tmp_path):
+    """The search runs only after a forward failed, and never on NotImplementedError (the stub)."""
+    from conftest import REPO
+
+    sub, out = tmp_path / "submitted", tmp_path / "out"
+    make_class(sub, {"honest": {CH: {NB: student_copy(CH, NB)}}, "stub": {CH: REPO / "exercises" / CH}})
+    import os
+
+    env = dict(os.environ, AUTOGRADER_AUDIT=str(tmp_path / "requests.jsonl"))
+    r = run_grader(sub, out, "--assignment", CH, "--workers", "1", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ops = [json.loads(l)["op"] for l in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    assert "call" in ops and "variant" not in ops
