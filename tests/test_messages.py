@@ -221,4 +221,7 @@ def test_a_wrong_backward_on_a_repaired_cache_still_fails_and_says_so(graded):
     t = graded("attention_scale_and_dv")
     assert lost(t, "attention_forward") > 0 and lost(t, "attention_backward") > 0
     m = t["test_attention_backward_parity"]["message"]
-    assert "dv" in m and "cache was repaired with the correct alpha, scale" in m, m
+    # the scale's mistake is one edit away: the cache came from a corrected copy of the forward (never
+    # saying which edit: testkit/corrected.py); a forward no edit corrects is repaired value by value
+    assert "dv" in m and "laid out by a corrected copy of your attention_forward" in m, m
+    assert "_grader_variant_" not in m and "scale" not in m.split("[")[-1], m

@@ -29,7 +29,7 @@ def test_every_request_sent_while_grading_the_course_is_plain_data(graded_course
     assert "define" not in ALLOWED_OPS and "call" in ops and "run_cell" in ops
     for l in lines:
         assert set(l["keys"]) <= {"op", "id", "seed", "block", "i", "src", "target", "method", "args", "kwargs", "keep",
-                                  "return_args", "stand_ins", "names", "h", "attr", "handles", "grads", "name",
+                                  "return_args", "stand_ins", "names", "h", "attr", "handles", "grads", "name", "k",
                                   "cb_reply", "ok", "value", "error", "re"}, l["keys"]
         bad = [t for t in l["types"] if t not in PLAIN]
         assert not bad, (l["op"], bad)

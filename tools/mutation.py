@@ -172,17 +172,21 @@ def mutants_of(src: str):
     return out
 
 
-def build(chapters, quick: int | None, root: Path):
+def build(chapters, quick: int | None, root: Path, only=None, ids=None):
     """Write one student folder per mutant; returns {student_id: (chapter, notebook, function, mid, label)}."""
     index = {}
     for ch in chapters:
         for nbpath in sorted((REPO / "solutions" / ch).glob("*.ipynb")):
             nb = load(nbpath)
             for fn, ci in answer_cells(nb).items():
+                if only and fn not in only:
+                    continue
                 muts = mutants_of(nb["cells"][ci]["source"])
                 if quick:
                     muts = sorted(muts, key=lambda m: hashlib.sha1(m[0].encode()).hexdigest())[:quick]
                 for mid, label, mutated in muts:
+                    if ids and mid not in ids:
+                        continue
                     sid = f"m{len(index):05d}"
                     copy_ = student_copy(ch, nbpath.stem, {fn: mutated})
                     make_class(root, {sid: {ch: {nbpath.stem: copy_}}})
@@ -234,12 +238,14 @@ def main(argv=None) -> int:
     p.add_argument("--spill-target", type=float, default=None,
                    help="share of each graded name's mutants that must cost nothing elsewhere (names listed in "
                         "tools/spill_exceptions.json, with their reason, are reported but not held to it)")
+    p.add_argument("--only", nargs="*", default=None, help="only the mutants of these graded names (e.g. ctc_forward)")
+    p.add_argument("--ids", nargs="*", default=None, help="only the mutants of these ids (as the report prints them)")
     a = p.parse_args(argv)
     chapters = a.chapters or manifest.chapter_ids("exercises")
     equiv = json.loads(EQUIV_FILE.read_text()) if EQUIV_FILE.exists() else {}
     tmp = Path(tempfile.mkdtemp(prefix="mutation-"))
     try:
-        index = build(chapters, a.quick, tmp / "submitted")
+        index = build(chapters, a.quick, tmp / "submitted", a.only, set(a.ids or ()))
         print(f"{len(index)} mutants in {len(chapters)} chapters; grading...", file=sys.stderr)
         r = grade(tmp / "submitted", tmp / "out", "--workers", str(a.workers), "--cell-timeout", "20",
                   "--call-timeout", "10", timeout=None)

@@ -189,6 +189,11 @@ class Submission:
         """Put plain values at ``paths`` (from ``leaves``) of a kept value, in the student's process."""
         self._req({"op": "put_leaves", "h": obj.handle}, (list(paths), list(values)), None, "repairing a cache")
 
+    def variant(self, name: str, k: int | None = None):
+        """How many one-edit variants of the notebook's own function ``name`` there are (``k`` None), or
+        variant ``k`` as a ``Remote`` function (testkit/corrected.py). Only a name and a number cross."""
+        return self._req({"op": "variant", "name": name, "k": k}, (), None, "preparing a cache")
+
     def seed(self, seed: int) -> None:
         """Seed Python, NumPy and torch in the student's process before the test's next call."""
         self._pending_seed = int(seed)

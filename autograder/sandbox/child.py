@@ -9,6 +9,7 @@ import sys
 import traceback
 
 from . import leaves
+from .variants import Variants
 from .codec import Handles, Kept, decode, encode, keep_parts
 from .guards import _block
 from .wire import FrameReader, bytes_to_array, send_frame
@@ -32,6 +33,7 @@ class _Child:
         self.reader = FrameReader()
         self.ns = {"__name__": "__main__", "__builtins__": __builtins__}
         self.handles = Handles()
+        self.variants = Variants()  # the cells' texts, for one-edit variants of their functions
         self.current_id = None  # the id of the request being served (stand-in calls carry it)
         self.set_up = False
 
@@ -96,6 +98,7 @@ class _Child:
         import linecache  # so that tracebacks can quote the student's line
 
         linecache.cache[name] = (len(text), None, text.splitlines(True), name)
+        self.variants.keep_cell(name, text)
         exec(compile(text, name, "exec"), self.ns)
 
     def op_seed(self, req, blobs):
@@ -165,6 +168,12 @@ class _Child:
             root = leaves.put(root, list(path), value)
         self.handles[req["h"]] = root
 
+    def op_variant(self, req, blobs):  # cache repair's last resort (testkit/corrected.py): a name and an index
+        name = str(req["name"])[:100]
+        if req.get("k") is None:  # how many one-edit variants of the notebook's own ``name`` there are
+            return self.variants.count(self.ns, name)
+        return Kept(self.variants.make(self.ns, name, int(req["k"])))  # its edit number k, as a new function
+
     def op_release(self, req, blobs):
         for h in req["handles"]:
             self.handles.pop(h, None)
@@ -172,7 +181,7 @@ class _Child:
     OPS = {"run_cell": op_run_cell, "seed": op_seed, "exists": op_exists, "call": op_call,
            "forwarder": op_forwarder, "getattr": op_getattr, "backward": op_backward,
            "param_grads": op_param_grads, "module_types": op_module_types, "leaves": op_leaves,
-           "put_leaves": op_put_leaves, "release": op_release}
+           "put_leaves": op_put_leaves, "variant": op_variant, "release": op_release}
 
     # -- stand-ins: a graded name answered by the trusted side while one call runs
     def install_stand_ins(self, names):

@@ -112,28 +112,58 @@ def test_affine_forward_float32_unmodified(sub, rng):
     check_unmodified({"x": x, "W": W, "b": b}, dict(zip("xWb", args)), "affine_forward")
 
 
+def _affine_refs(x, W, b):
+    """The correct affine_forward's values a cache may hold (testkit/repair.py's names)."""
+    return {"x": x, "W": W, "b": b, "out": x @ W.T + b, "N": x.shape[0], "D": x.shape[1], "M": W.shape[0]}
+
+
+def _affine_cache(sub, x, W, b):
+    """The cache of the student's own affine_forward; when it raises, one laid out by a one-edit correction
+    of it (testkit/corrected.py: probes of the same shapes, and the other float dtype), or its error."""
+    from autograder.testkit import corrected, repair
+
+    try:
+        return unpack(sub.call("affine_forward", x, W, b), 2, "affine_forward")[1], ""
+    except StudentError as first:
+        prng = np.random.default_rng(1)
+        other = np.float32 if x.dtype == np.float64 else np.float64
+        probes = [tuple(prng.standard_normal(a.shape).astype(t) for a in (x, W, b)) for t in (x.dtype, other)]
+        cache = corrected.corrected_cache(sub, "affine_forward", 1, 2, (x, W, b), _affine_refs, {0: "out"},
+                                          probes) if repair.worth_probing(first) else None
+        if cache is None:
+            raise first from None
+        return cache, corrected.note("affine_forward")
+
+
+def _noted(note, check, *args, **kwargs):
+    try:
+        check(*args, **kwargs)
+    except Fail as e:
+        raise Fail(str(e) + note) from None
+
+
 @graded("affine_backward", points=3)
 def test_affine_backward_parity(sub, rng):
     for N in (None, 1):
         x, W, b = _affine_inputs(rng, N=N)
         dout = rng.standard_normal((x.shape[0], W.shape[0]))
-        _, cache = unpack(sub.call("affine_forward", x, W, b), 2, "affine_forward")
+        cache, note = _affine_cache(sub, x, W, b)
         dx, dW, db = unpack(sub.call("affine_backward", dout, cache), 3, "affine_backward")
         _, (rx, rW, rb) = vjp(F.linear, [x, W, b], dout)
-        check_array(dx, rx, "affine_backward dx")
-        check_array(dW, rW, "affine_backward dW (shape (M, D), like W)")
-        check_array(db, rb, "affine_backward db (summed over the batch)")
+        _noted(note, check_array, dx, rx, "affine_backward dx")
+        _noted(note, check_array, dW, rW, "affine_backward dW (shape (M, D), like W)")
+        _noted(note, check_array, db, rb, "affine_backward db (summed over the batch)")
 
 
 @graded("affine_backward", points=1)
 def test_affine_backward_float32(sub, rng):
     x, W, b = _affine_inputs(rng, np.float32)
     dout = rng.standard_normal((x.shape[0], W.shape[0])).astype(np.float32)
-    _, cache = unpack(sub.call("affine_forward", x, W, b), 2, "affine_forward")
+    cache, note = _affine_cache(sub, x, W, b)
     grads = unpack(sub.call("affine_backward", dout, cache), 3, "affine_backward")
     _, refs = vjp(F.linear, [x, W, b], dout)
     for name, g, r in zip(("dx", "dW", "db"), grads, refs):
-        check_array(g, r.astype(np.float32), f"affine_backward {name} (float32 inputs)")
+        _noted(note, check_array, g, r.astype(np.float32), f"affine_backward {name} (float32 inputs)")
 
 
 # ------------------------------------------------------------------ tanh and sigmoid

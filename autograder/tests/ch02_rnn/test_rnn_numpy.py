@@ -13,6 +13,7 @@ from autograder.testkit.checks import check_strict, with_hint
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.steps import RNN_STEPS, rnn_step_intermediates, seq_intermediates
 from autograder.testkit import compose, repair
+from autograder.testkit import corrected
 from autograder.testkit.shapes import probe_inputs
 from autograder.core.engine import StudentError
 
@@ -175,23 +176,47 @@ def test_rnn_step_forward_unmodified(sub, rng):
 # ------------------------------------------------------------------- rnn_step_backward
 def _step_backward(sub, x, h, p, dh_next, with_h_next=False):
     """rnn_step_backward on the cache of the student's own rnn_step_forward (kept in their process); when
-    that forward raises on these inputs, on a cache built in its own layout, learned on other inputs
-    (testkit/repair.py; the h_next given back is then None: the reference judges)."""
+    that forward raises on these inputs, on a cache built in its own layout, learned on other inputs,
+    or laid out by a one-edit correction of it (testkit/repair.py, corrected.py; the h_next given back is
+    then None: the reference judges)."""
+    h_next, cache = _own_step_cache(sub, x, h, p, lambda c: sub.call("rnn_step_backward", dh_next, c))
     try:
-        h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
+        got = sub.call("rnn_step_backward", dh_next, cache)
+    except StudentError as first:
+        h_next, cache = None, _corrected_step_cache(sub, x, h, p, h_next, first)
+        got = sub.call("rnn_step_backward", dh_next, cache)
+    got = unpack(got, 3, "rnn_step_backward")
+    return (got, h_next) if with_h_next else got
+
+
+def _own_step_cache(sub, x, h, p, backward):
+    """(h_next or None, cache): the cache of the student's own rnn_step_forward, or, when it raises, one
+    built in its layout (learned on probes where ``backward(cache)`` runs) or laid out by a one-edit
+    correction of it."""
+    try:
+        return unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
     except StudentError as first:
         if not repair.worth_probing(first):
             raise
         for cache in repair.probe_caches(sub, "rnn_step_forward", 1, probe_inputs("rnn", x, [h], p),
                                          rnn_step_intermediates, (x, h, p), 2):
             try:
-                got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
+                backward(cache)
             except StudentError:
                 continue
-            return (got, None) if with_h_next else got
+            return None, cache
+        return None, _corrected_step_cache(sub, x, h, p, None, first)
+
+
+def _corrected_step_cache(sub, x, h, p, h_next, first):
+    """A cache laid out by a one-edit correction of the student's rnn_step_forward, when that forward is
+    wrong (``h_next``; None: it raised) and ``first`` (raised) is not the released stub's; else ``first``."""
+    right = isinstance(h_next, np.ndarray) and h_next.shape == h.shape and np.allclose(h_next, ref_step(x, h, p))
+    fixed = None if right or not repair.worth_probing(first) else corrected.corrected_cache(
+        sub, "rnn_step_forward", 1, 2, (x, h, p), rnn_step_intermediates, {0: "h_next"}, probe_inputs("rnn", x, [h], p))
+    if fixed is None:
         raise first from None
-    got = unpack(sub.call("rnn_step_backward", dh_next, cache), 3, "rnn_step_backward")
-    return (got, h_next) if with_h_next else got
+    return fixed
 
 
 def _given_h_next(x, h_prev, p, dh_next, h_next):
@@ -289,8 +314,12 @@ def test_rnn_step_backward_float32(sub, rng):
 def test_rnn_step_backward_unmodified(sub, rng):
     x, h, p = _step_inputs(rng)
     dh_next = rng.standard_normal(h.shape)
-    h_next, cache = unpack(sub.call_keep("rnn_step_forward", (1,), x, h, p), 2, "rnn_step_forward")
-    first, args, _ = sub.call_with_args("rnn_step_backward", dh_next.copy(), cache)
+    h_next, cache = _own_step_cache(sub, x, h, p, lambda c: sub.call("rnn_step_backward", dh_next.copy(), c))
+    try:
+        first, args, _ = sub.call_with_args("rnn_step_backward", dh_next.copy(), cache)
+    except StudentError as e:
+        h_next, cache = None, _corrected_step_cache(sub, x, h, p, h_next, e)
+        first, args, _ = sub.call_with_args("rnn_step_backward", dh_next.copy(), cache)
     first = unpack(first, 3, "rnn_step_backward")
     check_unmodified({"dh_next": dh_next}, {"dh_next": args[0]}, "rnn_step_backward")
     # values first (so that an answer of zeros earns nothing here), then the cache: a second call with

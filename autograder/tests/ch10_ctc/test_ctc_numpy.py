@@ -11,7 +11,8 @@ import numpy as np
 
 from autograder.core.api import Fail, Remote, check_array, check_unmodified, graded, unpack
 from autograder.testkit.checks import with_hint
-from autograder.testkit import repair
+from autograder.core.engine import StudentError
+from autograder.testkit import corrected, repair
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference import ctc as ref
 
@@ -170,7 +171,14 @@ def _backward_check(sub, logits, targets, il, tl, dloss, blank=0, what=""):
 def _repaired_forward(sub, logits, targets, il, tl, blank=0):
     """(cache, note): the student's own ctc_forward's cache, repaired in their process with the correct
     forward's values when their loss is wrong on these inputs (testkit/repair.py)."""
-    loss, _, cache = _forward(sub, logits, targets, il, tl, blank, keep=True)
+    args = (logits, targets, il, tl, blank)
+    try:
+        loss, _, cache = _forward(sub, *args, keep=True)
+    except StudentError as first:  # a cache laid out by a one-edit correction of their forward, or nothing
+        fixed = _corrected(sub, args) if repair.worth_probing(first) else None
+        if fixed is None:
+            raise first from None
+        return fixed, corrected.note("ctc_forward")
     if not isinstance(cache, Remote):
         raise Fail("ctc_forward should return (loss, log_alpha, cache)")
     refs = ref.intermediates(logits, targets, il, tl, blank)
@@ -178,7 +186,23 @@ def _repaired_forward(sub, logits, targets, il, tl, blank=0):
         right = np.allclose(np.asarray(loss, np.float64), refs["loss"], rtol=1e-4, atol=1e-6)
     except Exception:  # noqa: BLE001 - not an array of the right shape: wrong
         right = False
+    fixed = None if right else _corrected(sub, args)
+    if fixed is not None:
+        return fixed, corrected.note("ctc_forward")
     return cache, ("" if right else repair.note(repair.repair(sub, cache, refs, {"loss": loss}), "ctc_forward"))
+
+
+def _probes(logits, targets, il, tl, blank):
+    """Other inputs of the same kind (new logits; the other float dtype), drawn with a fixed seed."""
+    rng = np.random.default_rng(10)
+    other = np.float32 if logits.dtype == np.float64 else np.float64
+    return [(rng.standard_normal(logits.shape).astype(logits.dtype), targets, il, tl, blank),
+            (rng.standard_normal(logits.shape).astype(other), targets, il, tl, blank)]
+
+
+def _corrected(sub, args):
+    """A cache laid out by a one-edit correction of the student's own ctc_forward (testkit/corrected.py)."""
+    return corrected.corrected_cache(sub, "ctc_forward", 2, 3, args, ref.intermediates, {0: "loss"}, _probes(*args))
 
 
 def _with_note(check, note):
