@@ -1,7 +1,9 @@
 """The adversarial corpus: attacks earn nothing, broken notebooks crash nothing, correct code in any
 style earns everything, and one student's submission never touches another's result.
 
-All cases are students of one class, graded in a single run (2 workers, short time limits).
+All cases are students of one class, graded in a single run (1 worker, short time limits), each
+attacker followed by its honest twin in the same worker and zygote; the attacks that try to outlive
+their notebook (PERSISTENT_CASES) are graded again with 2 local workers and on Dask.
 Each case states its expected outcome per graded function: "all" (every test of it passed), "none"
 (no test of it passed), "some" (at least one test of it did not pass), "any" (no claim), or a status
 that every test of it must have. A function that composes a broken one (two_layer_net uses
@@ -380,16 +382,15 @@ LIMITS = ("--assignment", A, "--cell-timeout", "4", "--call-timeout", "4", "--no
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """The whole corpus with 2 workers (outcomes are read from this run) and a baseline of the honest
-    twins alone."""
+    """The whole corpus with ONE worker (outcomes are read from this run): every honest twin is graded
+    right after its attacker, in the same worker process, by the same zygote; and a baseline of the
+    honest twins alone."""
     global PORT
     srv, hits, stop, th = _listener()
     PORT = srv.getsockname()[1]
     root = tmp_path_factory.mktemp("corpus")
     sub, out = build_class(root), root / "results"
-    t0 = time.monotonic()
-    r = run_grader(sub, out, "--workers", "2", *LIMITS)
-    elapsed = time.monotonic() - t0
+    r = run_grader(sub, out, "--workers", "1", *LIMITS)
     stop.set()
     th.join()
     srv.close()
@@ -398,7 +399,7 @@ def corpus(tmp_path_factory):
     rb = run_grader(base_sub, base_out, *LIMITS)
     assert rb.returncode == 0, rb.stderr
     return {"out": out, "rc": r.returncode, "stderr": r.stderr, "cases": cases(), "hits": hits, "sub": sub,
-            "seconds": elapsed, "baseline": base_out}
+            "baseline": base_out}
 
 
 def load(corpus, case):
@@ -467,35 +468,38 @@ def test_no_attack_scores_above_a_correct_submission(corpus):
         assert load(corpus, s)["score"] <= best, s
 
 
-def test_honest_twins_are_untouched_with_two_workers(corpus):
+def test_honest_twin_graded_after_each_attacker_on_the_same_worker_is_untouched(corpus):
     assert_honest_untouched(corpus["out"], corpus["baseline"], [twin(c) for c in cases()])
     assert_honest_untouched(corpus["out"], corpus["baseline"], [f"{t}~honest" for t in ("t1", "t2", "t3", "t4", "t5")])
 
 
-@pytest.fixture(scope="module")
-def one_worker(corpus, tmp_path_factory):
-    """The same class with ONE worker: every honest twin is graded right after its attacker, in the
-    same worker process, by the same zygote."""
-    global PORT
-    srv, hits, stop, th = _listener()
-    PORT = srv.getsockname()[1]
-    root = tmp_path_factory.mktemp("one_worker")
-    sub, out = build_class(root), root / "results"
-    r = run_grader(sub, out, "--workers", "1", *LIMITS)
-    stop.set()
-    th.join()
-    srv.close()
-    assert r.returncode == 0, r.stderr
-    return out
+# The attacks that try to outlive their notebook or reach the next one (processes, sockets, files, the
+# wire, memory): graded again with 2 local workers and on Dask, each followed by its honest twin.
+PERSISTENT_CASES = ("correct", "stuck_socket", "detached_daemon", "tmp_plant", "abstract_socket", "kill_everything",
+                    "spawn_processes", "fork_storm", "forged_reply_live_id", "every_fd_garbage", "deep_reply_frame",
+                    "huge_return", "memory_cell", "os_exit_cell")
 
 
-def test_honest_twin_graded_after_each_attacker_on_the_same_worker_is_untouched(corpus, one_worker):
-    assert_honest_untouched(one_worker, corpus["baseline"], [twin(c) for c in cases()])
+def persistent_class(root: Path) -> Path:
+    """PERSISTENT_CASES, each attacker followed by its honest twin."""
+    sub = root / "submitted"
+    for case in PERSISTENT_CASES:
+        write, _ = cases()[case]
+        for student, writer in ((sid(case), write),
+                                (twin(case), lambda f: (f / f"{NB}.ipynb").write_text(json.dumps(base())))):
+            folder = sub / student / A
+            folder.mkdir(parents=True)
+            writer(folder)
+    return sub
 
 
-DASK_CASES = ("correct", "stuck_socket", "detached_daemon", "tmp_plant", "abstract_socket", "kill_everything", "spawn_processes",
-              "fork_storm", "forged_reply_live_id", "every_fd_garbage", "deep_reply_frame", "huge_return",
-              "memory_cell", "os_exit_cell")
+def test_honest_twins_are_untouched_with_two_workers(corpus, tmp_path):
+    """Two local workers share the class: the honest twins of the persistent attacks are untouched
+    (the outcomes of every attack are read from the one-worker run)."""
+    sub, out = persistent_class(tmp_path), tmp_path / "results"
+    r = run_grader(sub, out, "--workers", "2", *LIMITS)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in PERSISTENT_CASES])
 
 
 def test_dask_with_separate_scheduler_and_worker_processes(corpus, tmp_path):
@@ -503,14 +507,7 @@ def test_dask_with_separate_scheduler_and_worker_processes(corpus, tmp_path):
     attackers on that worker, and a second run later on the same worker, are untouched."""
     pytest.importorskip("distributed")
     root = tmp_path
-    sub = root / "submitted"
-    for case in DASK_CASES:
-        write, _ = cases()[case]
-        for student, writer in ((sid(case), write),
-                                (twin(case), lambda f: (f / f"{NB}.ipynb").write_text(json.dumps(base())))):
-            folder = sub / student / A
-            folder.mkdir(parents=True)
-            writer(folder)
+    sub = persistent_class(root)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -528,15 +525,15 @@ def test_dask_with_separate_scheduler_and_worker_processes(corpus, tmp_path):
         out = root / "results_first"
         r = run_grader(sub, out, "--scheduler", f"tcp://127.0.0.1:{port}", *LIMITS)
         assert r.returncode == 0, r.stderr[-3000:]
-        assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in DASK_CASES])
+        assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in PERSISTENT_CASES])
         # a second run later reuses the worker (and its zygote) that served every attacker: its students
         # (the honest twins alone) are untouched too
-        for case in DASK_CASES:
+        for case in PERSISTENT_CASES:
             shutil.rmtree(sub / sid(case))
         out = root / "results_second"
         r = run_grader(sub, out, "--scheduler", f"tcp://127.0.0.1:{port}", *LIMITS)
         assert r.returncode == 0, r.stderr[-3000:]
-        assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in DASK_CASES])
+        assert_honest_untouched(out, corpus["baseline"], [twin(c) for c in PERSISTENT_CASES])
     finally:
         for p in (worker, sched):
             os.killpg(p.pid, signal.SIGKILL)
