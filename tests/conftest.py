@@ -2,7 +2,7 @@
 
 Fixtures: the book built once per run (``built_book``), the whole course graded once (reference
 and stubs, ``graded_course``). The grading harness itself is ``tools/course.py``. ``make test`` runs the
-suite on 2 pytest-xdist workers (``--dist loadgroup``: a test file, or the files that share a costly
+suite on 3 pytest-xdist workers (``--dist loadgroup``: a test file, or the files that share a costly
 fixture, run on one worker, so each fixture is built once; see ``GROUP_SECONDS``); ``once`` builds
 what is shared for the whole run under a file lock, so that no order of tests can build it twice.
 
@@ -40,7 +40,7 @@ SLOW_TESTS = {"test_exercises_match_nbgrader_release"}  # runs nbgrader once per
 BROWSER_MODULES = {"test_browser"}
 
 
-# For ``make test`` on 2 xdist workers (``--dist loadgroup``): the tests that share a costly fixture run
+# For ``make test`` on 3 xdist workers (``--dist loadgroup``): the tests that share a costly fixture run
 # on one worker, one after another, so no worker waits for the other's build: everything that reads
 # the built book is one group, everything that reads the graded course another, every other file a
 # group of its own. Groups are handed out longest first (seconds measured in a clean-clone run on 2 cores), so that the
