@@ -45,6 +45,15 @@ def _same(a, b) -> bool:
     return bool(np.allclose(a64, b64, rtol=rtol, atol=atol, equal_nan=True))
 
 
+def outputs_equal(mine: dict, refs: dict) -> bool:
+    """Whether a forward's outputs ({reference name: value}) equal the reference's; values that are not
+    arrays of the right shape are not equal."""
+    try:
+        return all(np.allclose(np.asarray(v, np.float64), refs[n], rtol=1e-4, atol=1e-6) for n, v in mine.items())
+    except Exception:  # noqa: BLE001 - not arrays of the right shape: not equal
+        return False
+
+
 def _distance(a, b) -> float:
     """How unlike two same-shape values are, whatever their scale: the share of entries whose sign
     differs (zero, a mask's pattern, counts as a sign), plus (1 - correlation) / 2. A float: relative."""
@@ -254,10 +263,7 @@ def run_backward(sub, forward: str, keep: int, n_out: int, fwd_args, call_backwa
     got = unpack(got, n_out, forward)
     cache = got[keep]
     mine = {name: got[i] for i, name in outputs.items()}
-    try:
-        right = all(np.allclose(np.asarray(v, np.float64), refs[n], rtol=1e-4, atol=1e-6) for n, v in mine.items())
-    except Exception:  # noqa: BLE001 - not arrays of the right shape: wrong
-        right = False
+    right = outputs_equal(mine, refs)
     if not right and repair_values:
         fixed = fixed_cache()
         if fixed is not None:
