@@ -26,20 +26,33 @@ def _nb(chapter, notebook, style, edit=None):
     return student_copy(chapter, notebook, {k: v.strip() + "\n" for k, v in src.items()})
 
 
+@pytest.fixture(scope="module")
+def graded_styles(tmp_path_factory):
+    """Every style and every mutant of it, graded in ONE run of the grader (one start, one zygote:
+    a start costs about 4 CPU-s, and the styles' students are independent of each other):
+    {style: (out folder, {student: (mistake, the graded name that owns it)})}."""
+    tmp = tmp_path_factory.mktemp("styles")
+    students, names = {}, {}
+    for chapter, notebook, style in CASES:
+        mod = importlib.import_module(f"styles.{style}")
+        students[style] = {chapter: {notebook: _nb(chapter, notebook, mod.STYLE)}}
+        names[style] = {}
+        for i, (desc, edit) in enumerate(mod.MUTANTS.items()):
+            students[f"{style}-m{i}"] = {chapter: {notebook: _nb(chapter, notebook, mod.STYLE, edit)}}
+            names[style][f"{style}-m{i}"] = (desc, edit[2] if len(edit) > 2 else edit[0])  # who owns the mistake
+    sub = make_class(tmp / "submitted", students)
+    grade(sub, tmp / "out", "--workers", "1", check=True)
+    return {style: (tmp / "out", names[style]) for style in names}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter, notebook, style", CASES)
-def test_style_full_marks_and_no_spill(tmp_path, chapter, notebook, style):
+def test_style_full_marks_and_no_spill(graded_styles, chapter, notebook, style):
     mod = importlib.import_module(f"styles.{style}")
-    students = {"style": {chapter: {notebook: _nb(chapter, notebook, mod.STYLE)}}}
-    names = {}
-    for i, (desc, edit) in enumerate(mod.MUTANTS.items()):
-        students[f"m{i}"] = {chapter: {notebook: _nb(chapter, notebook, mod.STYLE, edit)}}
-        names[f"m{i}"] = (desc, edit[2] if len(edit) > 2 else edit[0])  # the graded name that owns the mistake
-    sub = make_class(tmp_path / "submitted", students)
-    grade(sub, tmp_path / "out", "--workers", "1", check=True)
-    per = {s: {f: v for f, v in results(tmp_path / "out", s, chapter)["subtotals"]["functions"].items()
-               if v.get("notebook") == notebook} for s in students}
-    full = per["style"]
+    out, names = graded_styles[style]
+    per = {s: {f: v for f, v in results(out, s, chapter)["subtotals"]["functions"].items()
+               if v.get("notebook") == notebook} for s in [style, *names]}
+    full = per[style]
     lines, bad = [], []
     for f, v in full.items():
         if v["score"] != v["max_score"]:
