@@ -641,62 +641,66 @@ def _torch_nb(chapter, name, edit):
     return nb
 
 
-def test_forbidden_module_under_another_name_and_comments(tmp_path):
+def _alias(nb):
+    append(nb, "import torch.nn as N\nimport importlib\nHelper = getattr(N, 'RNNCell')\n"
+               "Other = importlib.import_module('torch.nn').RNN\n", after="setup")
+    cell(nb, "RNNCell")["source"] = cell(nb, "RNNCell")["source"].replace(
+        "class RNNCell(nn.Module):", "class RNNCell(nn.Module):\n    _helper = Helper")
+
+
+def _comments(nb):
+    c = cell(nb, "RNNCell")
+    c["source"] = "# Not torch.nn.RNNCell, nor nn.RNN: from scratch.\nNOTE = 'torch.nn.RNN'\n" + c["source"]
+
+
+def _lookup(nb):
+    cell(nb, "predict_digits")["source"] = (
+        "def predict_digits(model, images):\n"
+        "    from sklearn.datasets import load_digits\n"
+        "    d = load_digits()\n"
+        "    table = {(d.images[i] / 16.0).astype(np.float32).tobytes(): int(d.target[i]) for i in range(len(d.target))}\n"
+        "    return np.array([table.get(np.asarray(x, dtype=np.float32).tobytes(), 0) for x in images], dtype=np.int64)\n")
+    cell(nb, "train_digits_classifier")["source"] = (
+        "def train_digits_classifier(images, labels, seed=0):\n    torch.manual_seed(seed)\n    return DigitsGRU()\n")
+
+
+BEYOND = {"alias": ("ch02_rnn", "rnn_torch", _alias), "comments": ("ch02_rnn", "rnn_torch", _comments),
+          "lookup": ("ch07_applications", "applications_torch", _lookup)}
+
+
+@pytest.fixture(scope="module")
+def beyond(tmp_path_factory):
+    """The attacks on other chapters' torch notebooks, graded in one run (a grader start costs about
+    4 CPU-s): {student: its results folder}."""
+    root = tmp_path_factory.mktemp("beyond")
+    sub = root / "submitted"
+    for student, (ch, name, edit) in BEYOND.items():
+        (sub / student / ch).mkdir(parents=True)
+        (sub / student / ch / f"{name}.ipynb").write_text(json.dumps(_torch_nb(ch, name, edit)))
+    r = run_grader(sub, root / "out")
+    assert r.returncode == 0, r.stderr
+    return root / "out"
+
+
+def test_forbidden_module_under_another_name_and_comments(beyond):
     """An added cell reaches torch.nn.RNNCell under an alias: RNNCell earns nothing, with a message
     naming the thing and the place; a comment or a string that mentions it costs nothing."""
     ch = "ch02_rnn"
-
-    def alias(nb):
-        append(nb, "import torch.nn as N\nimport importlib\nHelper = getattr(N, 'RNNCell')\n"
-                   "Other = importlib.import_module('torch.nn').RNN\n", after="setup")
-        cell(nb, "RNNCell")["source"] = cell(nb, "RNNCell")["source"].replace(
-            "class RNNCell(nn.Module):", "class RNNCell(nn.Module):\n    _helper = Helper")
-
-    def comments(nb):
-        c = cell(nb, "RNNCell")
-        c["source"] = "# Not torch.nn.RNNCell, nor nn.RNN: from scratch.\nNOTE = 'torch.nn.RNN'\n" + c["source"]
-
-    sub = tmp_path / "submitted"
-    for student, edit in (("alias", alias), ("comments", comments)):
-        (sub / student / ch).mkdir(parents=True)
-        (sub / student / ch / "rnn_torch.ipynb").write_text(json.dumps(_torch_nb(ch, "rnn_torch", edit)))
-    out = tmp_path / "out"
-    r = run_grader(sub, out, "--assignment", ch)
-    assert r.returncode == 0, r.stderr
-    doc = load_results(out, "alias", ch)
+    doc = load_results(beyond, "alias", ch)
     cell_tests = [t for t in doc["tests"] if t["function"] == "RNNCell"]
     assert cell_tests and all(t["status"] == "failed" and not t["points"] for t in cell_tests)
     assert "torch.nn.RNNCell" in cell_tests[0]["message"] and "cell" in cell_tests[0]["message"]
     rnn_tests = [t for t in doc["tests"] if t["function"] == "RNN"]
     assert all(not t["points"] for t in rnn_tests) and "torch.nn.RNN" in rnn_tests[0]["message"]
-    clean = load_results(out, "comments", ch)
+    clean = load_results(beyond, "comments", ch)
     torch_tests = [t for t in clean["tests"] if t["function"] in ("RNNCell", "RNN")]
     assert all(t["status"] == "passed" for t in torch_tests), [t["message"] for t in torch_tests if t["message"]]
 
 
-def test_held_out_set_never_enters_the_sandbox(tmp_path):
+def test_held_out_set_never_enters_the_sandbox(beyond):
     """A "model" that looks each held-out digit up in the data set gets nothing: the sandbox's copy
     of scikit-learn's digits holds the training rows only."""
-    ch = "ch07_applications"
-
-    def lookup(nb):
-        cell(nb, "predict_digits")["source"] = (
-            "def predict_digits(model, images):\n"
-            "    from sklearn.datasets import load_digits\n"
-            "    d = load_digits()\n"
-            "    table = {(d.images[i] / 16.0).astype(np.float32).tobytes(): int(d.target[i]) for i in range(len(d.target))}\n"
-            "    return np.array([table.get(np.asarray(x, dtype=np.float32).tobytes(), 0) for x in images], dtype=np.int64)\n")
-        cell(nb, "train_digits_classifier")["source"] = (
-            "def train_digits_classifier(images, labels, seed=0):\n    torch.manual_seed(seed)\n    return DigitsGRU()\n")
-
-    sub = tmp_path / "submitted"
-    (sub / "lookup" / ch).mkdir(parents=True)
-    (sub / "lookup" / ch / "applications_torch.ipynb").write_text(
-        json.dumps(_torch_nb(ch, "applications_torch", lookup)))
-    out = tmp_path / "out"
-    r = run_grader(sub, out, "--assignment", ch)
-    assert r.returncode == 0, r.stderr
-    t = next(t for t in load_results(out, "lookup", ch)["tests"]
+    t = next(t for t in load_results(beyond, "lookup", "ch07_applications")["tests"]
              if t["name"] == "test_train_digits_classifier_heldout_accuracy")
     assert t["status"] == "failed" and "accuracy" in t["message"], t
 
