@@ -327,10 +327,35 @@ def _repaired(kind, out, cache, x, h0, pf, pb):
                  "this failure is the backward's own]")
 
 
+def _forward_cache(sub, kind, x, h0, pf, pb, f):
+    """(out, cache, note) of the student's own bidirectional_forward on these inputs. When it raises, out is
+    None and the cache
+    of a one-edit correction of it (testkit/corrected.py: its output must equal torch.nn's here and on
+    probes of the same shapes; its seq_forward calls went to the same trusted probe, so the probe caches
+    it holds are what the right calls make), a handle kept in their process; or the forward's error."""
+    from autograder.core.engine import StudentError
+    from autograder.testkit import corrected, repair
+
+    try:
+        out, cache = unpack(sub.call("bidirectional_forward", x, h0, pf, pb, f), 2, "bidirectional_forward")
+    except StudentError as first:
+        if not repair.worth_probing(first):
+            raise
+        N, T, D = x.shape
+        prng = np.random.default_rng(1)
+        probes = [(*_case(prng, kind, N, T, D, pf["weight_hh"].shape[1], x.dtype), f) for _ in range(2)]
+        cache = corrected.corrected_cache(sub, "bidirectional_forward", 1, 2, (x, h0, pf, pb, f),
+                                          lambda x, h0, pf, pb, f: {"out": _bi_torch(kind, x, h0, pf, pb)},
+                                          {0: "out"}, probes)
+        if cache is None:
+            raise first from None
+        return None, cache, corrected.note("bidirectional_forward")
+    return (out, *_repaired(kind, out, cache, x, h0, pf, pb))
+
+
 def _check_backward(sub, kind, x, h0, pf, pb, label, rng):
     f, b = _probe(sub, kind)
-    out, cache = unpack(sub.call("bidirectional_forward", x, h0, pf, pb, f), 2, "bidirectional_forward")
-    cache, note = _repaired(kind, out, cache, x, h0, pf, pb)
+    _, cache, note = _forward_cache(sub, kind, x, h0, pf, pb, f)
     try:
         _check_backward_values(sub, kind, x, h0, pf, pb, label, rng, cache, b)
     except Fail as e:
@@ -415,8 +440,7 @@ def test_bidirectional_backward_numerical(sub, rng):
     N, T, D, H = 2, 3, 2, 3
     x, h0, pf, pb = _case(rng, "rnn", N, T, D, H)
     f, b = _probe(sub, "rnn")
-    out, cache = unpack(sub.call("bidirectional_forward", x, h0, pf, pb, f), 2, "bidirectional_forward")
-    cache, note = _repaired("rnn", out, cache, x, h0, pf, pb)
+    out, cache, note = _forward_cache(sub, "rnn", x, h0, pf, pb, f)
     dout = rng.standard_normal((N, T, 2 * H))
     dx, dh0, gf, gb = unpack(sub.call("bidirectional_backward", dout, cache, b), 4, "bidirectional_backward")
     # a wrong forward: central differences of the trusted layer (torch.nn's), not of the student's
@@ -456,7 +480,7 @@ def test_bidirectional_backward_numerical(sub, rng):
 def test_bidirectional_backward_unmodified(sub, rng):
     x, h0, pf, pb = _case(rng, "rnn", *_dims(rng))
     f, b = _probe(sub, "rnn")
-    _, cache = unpack(sub.call("bidirectional_forward", x, h0, pf, pb, f), 2, "bidirectional_forward")
+    _, cache, _ = _forward_cache(sub, "rnn", x, h0, pf, pb, f)
     dout = rng.standard_normal((x.shape[0], x.shape[1], 2 * pf["weight_hh"].shape[1]))
     _, args, _ = sub.call_with_args("bidirectional_backward", dout.copy(), cache, b)
     check_unmodified({"dout": dout}, {"dout": args[0]}, "bidirectional_backward")
