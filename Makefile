@@ -30,7 +30,7 @@ book: venv  ## build the executed book into _build/html (warnings are errors)
 # TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 3
 test: venv  ## the whole test suite (builds the book once, grades every chapter)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25
 
 test-fast: venv  ## the quick loop while editing a chapter: no book build, no browser, no mutation run
 	$(PY) -m pytest -m "not slow and not book and not browser" -q

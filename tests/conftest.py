@@ -43,13 +43,22 @@ BROWSER_MODULES = {"test_browser"}
 # For ``make test`` on 3 xdist workers (``--dist loadgroup``): the tests that share a costly fixture run
 # on one worker, one after another, so no worker waits for the other's build: everything that reads
 # the built book is one group, everything that reads the graded course another, every other file a
-# group of its own. Groups are handed out longest first (seconds measured in a clean-clone run on 2 cores), so that the
-# short ones fill the end of the run on both workers.
-GROUP_SECONDS = {"book": 230, "test_adversarial": 200, "test_gradescope": 190, "test_publish": 160,
-                 "test_container": 140, "test_runs": 90, "test_nbgrader_orders": 75, "test_nbgrader_bridge": 65,
-                 "test_mutation": 50, "test_cli": 50, "test_from_scratch": 45, "test_platforms": 40,
-                 "test_notebooks": 36, "course": 35, "test_styles": 34, "test_heldout": 30, "test_experiments": 21,
-                 "test_walkthrough": 18}
+# group of its own. Groups are handed out longest first (seconds of one group run alone on 2 cores,
+# measured), so that the short ones fill the end of the run on every worker. This order holds only with
+# ``--no-loadscope-reorder`` (the Makefile passes it): by default pytest-xdist reorders the groups by
+# their NUMBER of tests, which started the book's build, 13 tests, eleventh (``pytest_configure`` below
+# turns that off for any ``--dist loadgroup`` run).
+GROUP_SECONDS = {"book": 230, "test_adversarial": 125, "test_gradescope": 111, "test_container": 111,
+                 "test_publish": 81, "test_runs": 66, "test_nbgrader_bridge": 63, "test_nbgrader_orders": 44,
+                 "test_cli": 32, "test_mutation": 35, "test_platforms": 28, "test_notebooks": 5, "course": 35,
+                 "test_heldout": 23, "test_from_scratch": 20, "test_experiments": 17, "test_styles": 15,
+                 "test_walkthrough": 14}
+
+
+def pytest_configure(config):
+    """GROUP_SECONDS's order, kept also when pytest is run with ``--dist loadgroup`` by hand."""
+    if getattr(config.option, "dist", "no") == "loadgroup" and hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def _group(item) -> str:
