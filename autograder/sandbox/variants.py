@@ -136,12 +136,13 @@ class Variants:
         self.cells: dict[str, str] = {}
         self._parsed: dict[str, tuple] = {}  # name -> (the function object, its FunctionDef, its edits)
         self._catalogue: dict[str, tuple] = {}  # name -> (the function object, [(target name, edit)])
+        self.bound = None  # (owner, key, the original) while ``bind`` holds
 
     def keep_cell(self, name: str, text: str) -> None:
         self.cells[name] = text
 
     def _definition(self, ns: dict, name: str):
-        fn = ns.get(name)
+        fn = _resolve(ns, name)
         hit = self._parsed.get(name)
         if hit is not None and hit[0] is fn:
             return hit
@@ -152,7 +153,7 @@ class Variants:
         text = self.cells.get(code.co_filename)
         if text is None:
             raise LookupError(f"no cell defined {name}")
-        found = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == code.co_name
+        found = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef) and n.name == code.co_name
                  and n.lineno == code.co_firstlineno and not n.decorator_list]
         if len(found) != 1 or any(isinstance(n, (ast.While, ast.AsyncFunctionDef)) for n in _walk(found[0])):
             raise LookupError(f"{name}: no definition to vary")  # a while loop edited may never end
@@ -165,7 +166,7 @@ class Variants:
 
     def _edits_of(self, ns: dict, name: str):
         """[(target, edit)]: ``name``'s own edits, then those of each notebook function it calls by name."""
-        fn = ns.get(name)
+        fn = _resolve(ns, name)
         hit = self._catalogue.get(name)
         if hit is not None and hit[0] is fn:
             return hit[1]
@@ -202,10 +203,38 @@ class Variants:
             return self._build(ns, name, edit, ns, k)
         scope = dict(ns)
         scope[target] = self._build(ns, target, edit, scope, k)
-        fn = ns[name]
+        fn = _resolve(ns, name)
         out = types.FunctionType(fn.__code__, scope, f"{PREFIX}{k}", fn.__defaults__, None)
         out.__kwdefaults__ = fn.__kwdefaults__
         return out
+
+    def bind(self, ns: dict, name: str, k: int) -> None:
+        """Edit number ``k`` of ``name``'s catalogue, bound IN PLACE of the function it edits (``name``
+        itself or a notebook function it calls; ``Class.method`` on its class), until ``restore``: the
+        student's own code edited once, seen by every caller of that name (a sequence module judged
+        with a corrected copy of its cell, ``testkit/corrected_modules.py``). One binding at a time."""
+        self.restore(ns)
+        cands = self._edits_of(ns, name)
+        if not 0 <= k < len(cands):
+            raise IndexError("no such edit")
+        target, edit = cands[k]
+        new = self._build(ns, target, edit, ns, k)
+        owner, attr = _owner(ns, target)
+        self.bound = (owner, attr, owner[attr] if owner is ns else vars(owner)[attr])
+        if owner is ns:
+            ns[attr] = new
+        else:
+            setattr(owner, attr, new)
+
+    def restore(self, ns: dict) -> None:
+        """Undo ``bind`` (nothing when nothing is bound): the notebook's own function is back."""
+        bound, self.bound = self.bound, None
+        if bound is not None:
+            owner, attr, original = bound
+            if owner is ns:
+                ns[attr] = original
+            else:
+                setattr(owner, attr, original)
 
     def _build(self, ns: dict, name: str, edit, scope: dict, k: int):
         fn, fdef, _ = self._definition(ns, name)
@@ -216,6 +245,27 @@ class Variants:
         out = types.FunctionType(code, scope, new.name, fn.__defaults__, None)
         out.__kwdefaults__ = fn.__kwdefaults__
         return out
+
+
+def _owner(ns: dict, name: str):
+    """(where ``name`` lives, its key): the notebook's globals, or a class of the notebook (``C.m``)."""
+    if "." not in name:
+        return ns, name
+    cls, attr = name.split(".", 1)
+    owner = ns.get(cls)
+    if not isinstance(owner, type) or "." in attr or attr not in vars(owner):
+        raise LookupError(f"{name} is not a method of a class of the notebook")
+    return owner, attr
+
+
+def _resolve(ns: dict, name: str):
+    """The function ``name`` names: a global of the notebook, or ``Class.method`` (a plain function
+    defined in that class's body, not inherited)."""
+    try:
+        owner, attr = _owner(ns, name)
+    except LookupError:
+        return None
+    return ns.get(attr) if owner is ns else vars(owner).get(attr)
 
 
 def _bare_args(args: ast.arguments) -> ast.arguments:
