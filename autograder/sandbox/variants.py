@@ -147,7 +147,8 @@ class Variants:
         if hit is not None and hit[0] is fn:
             return hit
         self._parsed.pop(name, None)
-        if type(fn) is not types.FunctionType or fn.__closure__ or fn.__globals__ is not ns:
+        if type(fn) is not types.FunctionType or fn.__globals__ is not ns or (
+                fn.__closure__ and fn.__code__.co_freevars != ("__class__",)):  # a method's super() only
             raise LookupError(f"{name} is not a plain function of the notebook")
         code = fn.__code__
         text = self.cells.get(code.co_filename)
@@ -204,7 +205,7 @@ class Variants:
         scope = dict(ns)
         scope[target] = self._build(ns, target, edit, scope, k)
         fn = _resolve(ns, name)
-        out = types.FunctionType(fn.__code__, scope, f"{PREFIX}{k}", fn.__defaults__, None)
+        out = types.FunctionType(fn.__code__, scope, f"{PREFIX}{k}", fn.__defaults__, fn.__closure__)
         out.__kwdefaults__ = fn.__kwdefaults__
         return out
 
@@ -240,9 +241,17 @@ class Variants:
         fn, fdef, _ = self._definition(ns, name)
         new = edited(fdef, edit)
         new.name = f"{PREFIX}{k}"
-        module = compile(ast.Module(body=[new], type_ignores=[]), "<variant>", "exec")
+        body = [new]
+        if fn.__closure__:  # a method that calls super(): compiled in a class body, closed over its class
+            body = [ast.fix_missing_locations(ast.ClassDef(name=PREFIX, bases=[], keywords=[], body=body,
+                                                           decorator_list=[], lineno=1, col_offset=0))]
+        module = compile(ast.Module(body=body, type_ignores=[]), "<variant>", "exec")
         code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
-        out = types.FunctionType(code, scope, new.name, fn.__defaults__, None)
+        if fn.__closure__:
+            code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+            if code.co_freevars != fn.__code__.co_freevars:
+                raise LookupError(f"{name}: no definition to vary")
+        out = types.FunctionType(code, scope, new.name, fn.__defaults__, fn.__closure__)
         out.__kwdefaults__ = fn.__kwdefaults__
         return out
 
