@@ -164,6 +164,12 @@ def test_a_constant_cell_composes_to_nothing(monkeypatch):
     assert modules.composed_run(Sub(lambda x, hc: (ones, ones)), "lstm", ref, x, hx, torch.float64) is None
     moving = Sub(lambda x, hc: (Remote(np.tanh(hc[0].array + 0.1)), Remote(hc[1].array)))
     assert modules.composed_run(moving, "lstm", ref, x, hx, torch.float64) is not None
+    # a wrong cell that keeps a zero state at zero (c_next = sigmoid(f) * c) is not constant: on random
+    # states its rows differ, so a zero initial state's composition (all zeros) still counts
+    keeps_c = Sub(lambda x, hc: (Remote(np.tanh(hc[1].array)), Remote(0.5 * hc[1].array)))
+    zeros = [np.zeros((1, 2, 3)) for _ in range(2)]
+    assert modules.composed_run(keeps_c, "lstm", ref, x, zeros, torch.float64) is not None
+    assert modules.composed_run(Sub(lambda x, hc: (zero, zero)), "lstm", ref, x, zeros, torch.float64) is None
 
 
 # -------------------------------------------------------------------------------- graded

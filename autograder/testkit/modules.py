@@ -291,8 +291,9 @@ def composed_run(sub, kind, ref, x, hx, tdt, douts=None):
 
     A parameter or input their cell ignores has no gradient over it (None here), as over their own
     cell. No marks without work: the composition counts only when its outputs differ between the rows
-    and steps of the (random) inputs (a cell returning zeros or constants composes to nothing: a
-    module returning the same earns nothing) and, with gradients, when one reaches x, h0 or c0."""
+    and steps of the (random) inputs, or the cell's do on 3 random rows of x and the states (a cell
+    returning zeros or constants composes to nothing: a module returning the same earns nothing) and,
+    with gradients, when one reaches x, h0 or c0."""
     from autograder.core.engine import Missing, StudentError
     from autograder.sandbox.wire import ProtocolError
 
@@ -317,8 +318,8 @@ def composed_run(sub, kind, ref, x, hx, tdt, douts=None):
                 return None
             hs.append(state[0])
         vals = [np.stack([h.array for h in hs], axis=1), *[s.array[None] for s in state]]
-        if N * T > 1 and not np.ptp(vals[0].reshape(N * T, -1), axis=0).any():
-            return None  # the same output for every row and step of random inputs: a constant cell
+        if N * T > 1 and not _varies(vals[0]) and not _cell_varies(sub, cell, kind, D, ref.hidden_size, tdt):
+            return None  # the same output for every row and step, and on random states too: a constant cell
         if douts is None:
             return vals, None
         # every h_t gets output's gradient at t; the last states also get h_n's (and c_n's)
@@ -339,6 +340,22 @@ def composed_run(sub, kind, ref, x, hx, tdt, douts=None):
         return vals, grads
     except (Missing, StudentError, ProtocolError, Fail):
         return None
+
+
+def _varies(a) -> bool:
+    """Whether the rows (and steps) of an output differ anywhere."""
+    return bool(np.ptp(np.asarray(a).reshape(-1, np.shape(a)[-1]), axis=0).any())
+
+
+def _cell_varies(sub, cell, kind, D, H, tdt) -> bool:
+    """Whether the student's cell gives different rows for 3 random rows of x and of the states (a cell
+    that ignores a zero state's rows is not constant: sigmoid(f) * c with c = 0, say)."""
+    rng = np.random.default_rng(0)
+    dt = np.float64 if tdt == torch.float64 else np.float32
+    hx = [tensor(rng.standard_normal((3, H)).astype(dt)) for _ in range(2 if kind == "lstm" else 1)]
+    out = sub.invoke(cell, tensor(rng.standard_normal((3, D)).astype(dt)), tuple(hx) if kind == "lstm" else hx[0])
+    out = out[0] if isinstance(out, (tuple, list)) and out else out
+    return isinstance(out, RemoteTensor) and out.array.ndim == 2 and _varies(out.array)
 
 
 def init_check(sub, rng, kind, level):
