@@ -77,7 +77,34 @@ def edits(fdef: ast.FunctionDef) -> list[tuple[int, str, object]]:
             out.append((i, "neg", None))
         if len(out) >= MAX_CANDIDATES:
             break
+    if len(out) < MAX_CANDIDATES:  # after every other edit, so that theirs keep their numbers
+        out += _product_edits(fdef)
     return out[:MAX_CANDIDATES]
+
+
+def _product_edits(fdef: ast.FunctionDef) -> list:
+    """A matrix product lost from a sum, put back: an operand of ``+``/``-`` that is a parameter ``v``
+    becomes ``v @ W.T`` (``W`` another parameter, or a matrix the body transposes elsewhere); one that
+    is ``W.T`` becomes ``p @ W.T`` (``p`` another parameter). ``self`` is never an operand."""
+    a = fdef.args
+    params = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ("self", "cls")]
+    nodes = list(_walk(fdef))
+    mats = {ast.dump(m): m for m in (ast.Name(id=p, ctx=ast.Load()) for p in params)}
+    for n in nodes:
+        if _is_t(n):
+            mats.setdefault(ast.dump(n.value), n.value)
+    out = []
+    for i, node in enumerate(nodes):
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub))):
+            continue
+        for side in ("left", "right"):
+            v = getattr(node, side)
+            if isinstance(v, ast.Name) and v.id in params:
+                out += [(i, "product", (side, "x", m)) for k, m in mats.items() if k != ast.dump(v)]
+            elif _is_t(v):
+                out += [(i, "product", (side, "w", p)) for p in params
+                        if ast.dump(v.value) != ast.dump(ast.Name(id=p, ctx=ast.Load()))]
+    return out
 
 
 def _is_t(node) -> bool:
@@ -109,6 +136,12 @@ def edited(fdef: ast.FunctionDef, edit) -> ast.FunctionDef:
         node.keywords = node.keywords + [ast.keyword(arg=arg[0], value=ast.Constant(arg[1]))]
     elif kind == "neg_inf":
         _replace(new, node, ast.UnaryOp(op=ast.USub(), operand=node))
+    elif kind == "product":  # see _product_edits
+        side, mode, m = arg
+        v = getattr(node, side)
+        prod = (ast.BinOp(left=v, op=ast.MatMult(), right=ast.Attribute(value=copy.deepcopy(m), attr="T", ctx=ast.Load()))
+                if mode == "x" else ast.BinOp(left=ast.Name(id=m, ctx=ast.Load()), op=ast.MatMult(), right=v))
+        setattr(node, side, prod)
     else:  # "dropT", "neg": the node is replaced by its operand
         _replace(new, node, node.value if kind == "dropT" else node.operand)
     return ast.fix_missing_locations(new)
