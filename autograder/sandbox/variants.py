@@ -3,12 +3,17 @@
 in an ordered list; the source is the notebook's own cell that defined that function (kept here when
 the cell ran), parsed again here, edited once from a fixed catalogue of classic-mistake inversions
 (``+``/``-``, ``*``/``@``, ``/``/``*``, ``.T`` added or dropped, an integer constant moved by one, a
-comparison's bound, a minus), and compiled into a NEW function object under a fresh name, with the
-notebook's globals and the original's defaults, bound to no name of the notebook. No source crosses,
-no course logic lives here: pure ``ast``, generic over any function.
+comparison's bound, a minus, a reduction's ``dim``/``keepdim``, a matrix product lost from a sum), and
+compiled into a NEW function object under a fresh name, with the notebook's globals and the original's
+defaults, bound to no name of the notebook. A function is a global of the notebook or a method of one
+of its classes (``Class.method``, its ``super()`` closure kept). No source crosses, no course logic
+lives here: pure ``ast``, generic over any function.
 
 A variant is still only student code (their own, edited once): its result is used on the trusted side
-only to NAME a cache's leaves against the reference's values (``testkit/repair.py``'s ``layout``).
+only to NAME a cache's leaves against the reference's values (``testkit/repair.py``'s ``layout``), or,
+bound IN PLACE of the function it edits until the trusted side or the next test's first request undoes
+it (``Variants.bind``, op ``bind``), to judge a torch module over a corrected copy of the student's
+block once that block, so corrected, passes its own checks (``testkit/corrected_modules.py``).
 """
 from __future__ import annotations
 
