@@ -16,6 +16,7 @@ from tools.course import answer_cells, make_class, student_copy
 CH, NB = "ch04_lstm", "lstm_torch"
 CHUNK = ("gates.chunk(4, dim=-1)", "gates.chunk(5, dim=-1)")  # raises for most H (5 chunks, 4 names)
 DROP_T = ("h @ weight_hh.T + bias_hh", "h @ weight_hh + bias_hh")  # raises whenever N != H or H != 4H
+PRODUCT_LOST = ("h @ weight_hh.T + bias_hh", "h + bias_hh")  # a product lost from the sum: put back
 X_DROPPED = ("gates = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh", "gates = h @ weight_hh.T + bias_hh")
 STATE_NOT_CARRIED = ("h, c = lstm_cell(layer_in[:, t], h, c, *w)\n                    hs[t] = h",
                      "hs[t], c = lstm_cell(layer_in[:, t], h, c, *w)")
@@ -212,7 +213,7 @@ def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("modvar")
     base, base_reqs = _grade(tmp, "base", {"z~honest": {NB: _nb()}, "stub": REPO / "exercises" / CH})
     students = {"a~chunk": _nb(CHUNK), "b~dropT": _nb(DROP_T), "c~loop": _nb(DROP_T, STATE_NOT_CARRIED),
-                "d~zero": _nb(ZERO_CELL, ZERO_LSTM), "e~xdropped": _nb(X_DROPPED), "z~honest": _nb()}
+                "d~zero": _nb(ZERO_CELL, ZERO_LSTM), "e~xdropped": _nb(X_DROPPED), "f~product": _nb(PRODUCT_LOST), "z~honest": _nb()}
     out, reqs = _grade(tmp, "mutants", {s: {NB: nb} for s, nb in students.items()})
     return base, base_reqs, out, reqs
 
@@ -228,7 +229,7 @@ def test_correct_code_and_the_stub_never_ask_for_a_corrected_copy(graded):
 
 def test_a_correct_lstm_over_a_broken_cell_keeps_its_points_and_a_wrong_one_loses_them(graded):
     _, _, out, reqs = graded
-    for sid in ("a~chunk", "b~dropT", "e~xdropped"):  # raising cells (a one-edit correction), an ignored x
+    for sid in ("a~chunk", "b~dropT", "e~xdropped", "f~product"):  # raising cells (one edit fixes), an ignored x
         by, tests = _points(out, sid)
         assert by["LSTM"] == 8, (sid, [(n, t["message"]) for n, t in tests.items() if t["status"] != "passed"])
         assert by["LSTMCell"] < 8, sid  # the cell's own mistake costs the cell
