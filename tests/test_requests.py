@@ -27,6 +27,9 @@ def test_every_request_sent_while_grading_the_course_is_plain_data(graded_course
     ops = {l["op"] for l in lines}
     assert ops <= ALLOWED_OPS | {"cb_reply"}, ops - ALLOWED_OPS  # cb_reply: the plain-data answer to a forwarder
     assert "define" not in ALLOWED_OPS and "call" in ops and "run_cell" in ops
+    # a one-edit correction bound in place (testkit/corrected_modules.py): a name and an edit number only,
+    # and never asked for while correct code or a released stub is graded
+    assert "bind" in ALLOWED_OPS and "bind" not in ops and "variant" not in ops
     for l in lines:
         assert set(l["keys"]) <= {"op", "id", "seed", "block", "i", "src", "target", "method", "args", "kwargs", "keep",
                                   "return_args", "stand_ins", "names", "h", "attr", "handles", "grads", "name", "k",

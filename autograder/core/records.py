@@ -38,7 +38,7 @@ MAX_CALLBACKS = 200_000  # forwarder calls answered during one request
 # source comes only from the notebook's plan (the student's notebook and the release's read-only
 # cells), and arguments are plain data or handles to the student's own objects (api.encode_args).
 ALLOWED_OPS = frozenset({"setup", "run_cell", "seed", "exists", "call", "forwarder", "getattr", "backward", "param_grads",
-                         "module_types", "release", "leaves", "put_leaves", "variant"})
+                         "module_types", "release", "leaves", "put_leaves", "variant", "bind"})
 _AUDIT = os.environ.get("AUTOGRADER_AUDIT")  # a file to append every request's shape to (tests/test_requests.py)
 
 

@@ -75,6 +75,7 @@ class _Child:
     def handle_request(self, req, blobs):
         op = req["op"]
         if "seed" in req:  # a test's seed travels with its first call
+            self.variants.restore(self.ns)  # a binding (op_bind) never outlives the test that made it
             _seed(req["seed"])
         if op == "setup":  # always the first request, before any student code (see zygote._child_main)
             if self.set_up:
@@ -174,6 +175,11 @@ class _Child:
             return self.variants.count(self.ns, name)
         return Kept(self.variants.make(self.ns, name, int(req["k"])))  # its edit number k, as a new function
 
+    def op_bind(self, req, blobs):  # a sequence module judged over a corrected cell (testkit/corrected_modules.py)
+        self.variants.restore(self.ns)  # k None: the notebook's own function back
+        if req.get("k") is not None:  # edit k of ``name``'s catalogue bound in place of the function it edits
+            self.variants.bind(self.ns, str(req["name"])[:100], int(req["k"]))
+
     def op_release(self, req, blobs):
         for h in req["handles"]:
             self.handles.pop(h, None)
@@ -181,7 +187,8 @@ class _Child:
     OPS = {"run_cell": op_run_cell, "seed": op_seed, "exists": op_exists, "call": op_call,
            "forwarder": op_forwarder, "getattr": op_getattr, "backward": op_backward,
            "param_grads": op_param_grads, "module_types": op_module_types, "leaves": op_leaves,
-           "put_leaves": op_put_leaves, "variant": op_variant, "release": op_release}
+           "put_leaves": op_put_leaves, "variant": op_variant, "bind": op_bind,
+           "release": op_release}
 
     # -- stand-ins: a graded name answered by the trusted side while one call runs
     def install_stand_ins(self, names):

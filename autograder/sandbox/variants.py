@@ -3,12 +3,17 @@
 in an ordered list; the source is the notebook's own cell that defined that function (kept here when
 the cell ran), parsed again here, edited once from a fixed catalogue of classic-mistake inversions
 (``+``/``-``, ``*``/``@``, ``/``/``*``, ``.T`` added or dropped, an integer constant moved by one, a
-comparison's bound, a minus), and compiled into a NEW function object under a fresh name, with the
-notebook's globals and the original's defaults, bound to no name of the notebook. No source crosses,
-no course logic lives here: pure ``ast``, generic over any function.
+comparison's bound, a minus, a reduction's ``dim``/``keepdim``, a matrix product lost from a sum), and
+compiled into a NEW function object under a fresh name, with the notebook's globals and the original's
+defaults, bound to no name of the notebook. A function is a global of the notebook or a method of one
+of its classes (``Class.method``, its ``super()`` closure kept). No source crosses, no course logic
+lives here: pure ``ast``, generic over any function.
 
 A variant is still only student code (their own, edited once): its result is used on the trusted side
-only to NAME a cache's leaves against the reference's values (``testkit/repair.py``'s ``layout``).
+only to NAME a cache's leaves against the reference's values (``testkit/repair.py``'s ``layout``), or,
+bound IN PLACE of the function it edits until the trusted side or the next test's first request undoes
+it (``Variants.bind``, op ``bind``), to judge a torch module over a corrected copy of the student's
+block once that block, so corrected, passes its own checks (``testkit/corrected_modules.py``).
 """
 from __future__ import annotations
 
@@ -77,7 +82,34 @@ def edits(fdef: ast.FunctionDef) -> list[tuple[int, str, object]]:
             out.append((i, "neg", None))
         if len(out) >= MAX_CANDIDATES:
             break
+    if len(out) < MAX_CANDIDATES:  # after every other edit, so that theirs keep their numbers
+        out += _product_edits(fdef)
     return out[:MAX_CANDIDATES]
+
+
+def _product_edits(fdef: ast.FunctionDef) -> list:
+    """A matrix product lost from a sum, put back: an operand of ``+``/``-`` that is a parameter ``v``
+    becomes ``v @ W.T`` (``W`` another parameter, or a matrix the body transposes elsewhere); one that
+    is ``W.T`` becomes ``p @ W.T`` (``p`` another parameter). ``self`` is never an operand."""
+    a = fdef.args
+    params = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ("self", "cls")]
+    nodes = list(_walk(fdef))
+    mats = {ast.dump(m): m for m in (ast.Name(id=p, ctx=ast.Load()) for p in params)}
+    for n in nodes:
+        if _is_t(n):
+            mats.setdefault(ast.dump(n.value), n.value)
+    out = []
+    for i, node in enumerate(nodes):
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub))):
+            continue
+        for side in ("left", "right"):
+            v = getattr(node, side)
+            if isinstance(v, ast.Name) and v.id in params:
+                out += [(i, "product", (side, "x", m)) for k, m in mats.items() if k != ast.dump(v)]
+            elif _is_t(v):
+                out += [(i, "product", (side, "w", p)) for p in params
+                        if ast.dump(v.value) != ast.dump(ast.Name(id=p, ctx=ast.Load()))]
+    return out
 
 
 def _is_t(node) -> bool:
@@ -109,6 +141,12 @@ def edited(fdef: ast.FunctionDef, edit) -> ast.FunctionDef:
         node.keywords = node.keywords + [ast.keyword(arg=arg[0], value=ast.Constant(arg[1]))]
     elif kind == "neg_inf":
         _replace(new, node, ast.UnaryOp(op=ast.USub(), operand=node))
+    elif kind == "product":  # see _product_edits
+        side, mode, m = arg
+        v = getattr(node, side)
+        prod = (ast.BinOp(left=v, op=ast.MatMult(), right=ast.Attribute(value=copy.deepcopy(m), attr="T", ctx=ast.Load()))
+                if mode == "x" else ast.BinOp(left=ast.Name(id=m, ctx=ast.Load()), op=ast.MatMult(), right=v))
+        setattr(node, side, prod)
     else:  # "dropT", "neg": the node is replaced by its operand
         _replace(new, node, node.value if kind == "dropT" else node.operand)
     return ast.fix_missing_locations(new)
@@ -136,23 +174,25 @@ class Variants:
         self.cells: dict[str, str] = {}
         self._parsed: dict[str, tuple] = {}  # name -> (the function object, its FunctionDef, its edits)
         self._catalogue: dict[str, tuple] = {}  # name -> (the function object, [(target name, edit)])
+        self.bound = None  # (owner, key, the original) while ``bind`` holds
 
     def keep_cell(self, name: str, text: str) -> None:
         self.cells[name] = text
 
     def _definition(self, ns: dict, name: str):
-        fn = ns.get(name)
+        fn = _resolve(ns, name)
         hit = self._parsed.get(name)
         if hit is not None and hit[0] is fn:
             return hit
         self._parsed.pop(name, None)
-        if type(fn) is not types.FunctionType or fn.__closure__ or fn.__globals__ is not ns:
+        if type(fn) is not types.FunctionType or fn.__globals__ is not ns or (
+                fn.__closure__ and fn.__code__.co_freevars != ("__class__",)):  # a method's super() only
             raise LookupError(f"{name} is not a plain function of the notebook")
         code = fn.__code__
         text = self.cells.get(code.co_filename)
         if text is None:
             raise LookupError(f"no cell defined {name}")
-        found = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == code.co_name
+        found = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef) and n.name == code.co_name
                  and n.lineno == code.co_firstlineno and not n.decorator_list]
         if len(found) != 1 or any(isinstance(n, (ast.While, ast.AsyncFunctionDef)) for n in _walk(found[0])):
             raise LookupError(f"{name}: no definition to vary")  # a while loop edited may never end
@@ -165,7 +205,7 @@ class Variants:
 
     def _edits_of(self, ns: dict, name: str):
         """[(target, edit)]: ``name``'s own edits, then those of each notebook function it calls by name."""
-        fn = ns.get(name)
+        fn = _resolve(ns, name)
         hit = self._catalogue.get(name)
         if hit is not None and hit[0] is fn:
             return hit[1]
@@ -202,20 +242,77 @@ class Variants:
             return self._build(ns, name, edit, ns, k)
         scope = dict(ns)
         scope[target] = self._build(ns, target, edit, scope, k)
-        fn = ns[name]
-        out = types.FunctionType(fn.__code__, scope, f"{PREFIX}{k}", fn.__defaults__, None)
+        fn = _resolve(ns, name)
+        out = types.FunctionType(fn.__code__, scope, f"{PREFIX}{k}", fn.__defaults__, fn.__closure__)
         out.__kwdefaults__ = fn.__kwdefaults__
         return out
+
+    def bind(self, ns: dict, name: str, k: int) -> None:
+        """Edit number ``k`` of ``name``'s catalogue, bound IN PLACE of the function it edits (``name``
+        itself or a notebook function it calls; ``Class.method`` on its class), until ``restore``: the
+        student's own code edited once, seen by every caller of that name (a sequence module judged
+        with a corrected copy of its cell, ``testkit/corrected_modules.py``). One binding at a time."""
+        self.restore(ns)
+        cands = self._edits_of(ns, name)
+        if not 0 <= k < len(cands):
+            raise IndexError("no such edit")
+        target, edit = cands[k]
+        new = self._build(ns, target, edit, ns, k)
+        owner, attr = _owner(ns, target)
+        self.bound = (owner, attr, owner[attr] if owner is ns else vars(owner)[attr])
+        if owner is ns:
+            ns[attr] = new
+        else:
+            setattr(owner, attr, new)
+
+    def restore(self, ns: dict) -> None:
+        """Undo ``bind`` (nothing when nothing is bound): the notebook's own function is back."""
+        bound, self.bound = self.bound, None
+        if bound is not None:
+            owner, attr, original = bound
+            if owner is ns:
+                ns[attr] = original
+            else:
+                setattr(owner, attr, original)
 
     def _build(self, ns: dict, name: str, edit, scope: dict, k: int):
         fn, fdef, _ = self._definition(ns, name)
         new = edited(fdef, edit)
         new.name = f"{PREFIX}{k}"
-        module = compile(ast.Module(body=[new], type_ignores=[]), "<variant>", "exec")
+        body = [new]
+        if fn.__closure__:  # a method that calls super(): compiled in a class body, closed over its class
+            body = [ast.fix_missing_locations(ast.ClassDef(name=PREFIX, bases=[], keywords=[], body=body,
+                                                           decorator_list=[], lineno=1, col_offset=0))]
+        module = compile(ast.Module(body=body, type_ignores=[]), "<variant>", "exec")
         code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
-        out = types.FunctionType(code, scope, new.name, fn.__defaults__, None)
+        if fn.__closure__:
+            code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+            if code.co_freevars != fn.__code__.co_freevars:
+                raise LookupError(f"{name}: no definition to vary")
+        out = types.FunctionType(code, scope, new.name, fn.__defaults__, fn.__closure__)
         out.__kwdefaults__ = fn.__kwdefaults__
         return out
+
+
+def _owner(ns: dict, name: str):
+    """(where ``name`` lives, its key): the notebook's globals, or a class of the notebook (``C.m``)."""
+    if "." not in name:
+        return ns, name
+    cls, attr = name.split(".", 1)
+    owner = ns.get(cls)
+    if not isinstance(owner, type) or "." in attr or attr not in vars(owner):
+        raise LookupError(f"{name} is not a method of a class of the notebook")
+    return owner, attr
+
+
+def _resolve(ns: dict, name: str):
+    """The function ``name`` names: a global of the notebook, or ``Class.method`` (a plain function
+    defined in that class's body, not inherited)."""
+    try:
+        owner, attr = _owner(ns, name)
+    except LookupError:
+        return None
+    return ns.get(attr) if owner is ns else vars(owner).get(attr)
 
 
 def _bare_args(args: ast.arguments) -> ast.arguments:

@@ -13,7 +13,10 @@ import torch
 
 from autograder.core.api import tensor
 
+from autograder.core.records import StudentError
+
 from .checks import Fail, RemoteTensor, check_array, unpack
+from .corrected_modules import judge_corrected
 from .mistakes import hint_gru, hint_lstm
 from .shapes import seq_dims
 
@@ -154,13 +157,45 @@ def _hint_unsafe(kind, level, ref, x, hx, got_first):
 
 
 def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, backward=False, label="",
-                  compose=True):
+                  compose=True, hint=True):
     """Load torch.nn's weights into the student's module, run both, compare outputs (and grads).
 
     A sequence module is also accepted when it equals the course's loop over the student's OWN cell
     (``composed_run``: their cell class with the same weights, called step by step in their process,
-    gradients by autograd there): a mistake in the cell then costs points on the cell only.
-    ``compose=False``: torch.nn alone judges (the whole chain's own graded name, ``<notebook>:together``)."""
+    gradients by autograd there): a mistake in the cell then costs points on the cell only. When their
+    cell raises (no composition to judge by) or the composition differs, and a one-edit correction of
+    their cell makes it equal torch.nn's, the module is judged against torch.nn with that correction
+    bound (``corrected_modules``). ``compose=False``: torch.nn alone judges (the whole chain's own
+    graded name, ``<notebook>:together``)."""
+    state = rng.bit_generator.state
+    try:
+        _forward_check(sub, rng, kind, level, shape, dtype, with_hx, backward, label, compose, hint)
+    except (Fail, StudentError) as first:
+        if level != "seq" or not compose:
+            raise
+        rng.bit_generator.state = state  # the same weights, inputs and gradients again
+
+        def again(note):
+            _forward_check(sub, rng, kind, level, shape, dtype, with_hx, backward, label + note, False, hint)
+
+        _judge_corrected(sub, first, kind, shape, dtype, again)
+
+
+def _judge_corrected(sub, first, kind, shape, dtype, again):
+    cname = CLASS[(kind, "cell")]
+    N, T, D, H = shape
+    probe = seq_dims(np.random.default_rng(N * 1000 + D * 10 + H))
+    while probe[0] == N and probe[2:] == (D, H):
+        probe = (N + 1, *probe[1:])
+
+    def cell_ok():  # their cell against torch.nn's, outputs and gradients, on the test's sizes and a probe
+        for i, shp in enumerate(((N, T, D, H), probe)):
+            forward_check(sub, np.random.default_rng(i), kind, "cell", shp, dtype, backward=True, hint=False)
+
+    judge_corrected(sub, first, (kind, "cell"), [f"{cname}.forward"], cname, cell_ok, again)
+
+
+def _forward_check(sub, rng, kind, level, shape, dtype, with_hx, backward, label, compose, hint):
     name = CLASS[(kind, level)]
     N, T, D, H = shape
     tdt = TDTYPE[dtype]
@@ -205,8 +240,11 @@ def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, 
             return
         in_grads, pg = got_grads
         for (lab, got_g), g in zip(in_grads, grads[:-1]):
-            if got_g is None:
+            if got_g is None and not (note and g is None):  # over their own cell: what it ignores gets none
                 raise Fail(f"{where}: no gradient reached {lab}; is the computation connected to it?")
+            if got_g is None:
+                continue
+            g = np.zeros(got_g.shape, dtype) if g is None else g
             check_array(got_g, g.reshape(got_g.shape) if got_g.shape != g.shape and got_g.array.size == g.size
                         else g, f"{where}: gradient on {lab}{note}")
         for k, g in grads[-1].items():
@@ -218,7 +256,7 @@ def forward_check(sub, rng, kind, level, shape, dtype=np.float64, with_hx=True, 
                 raise Fail(f"{where}: parameter {k} has a gradient; your {CLASS[(kind, 'cell')]} gives it none")
 
     try:
-        compare(vals, grads, "", True)
+        compare(vals, grads, "", hint)
     except Fail:
         if level != "seq" or not with_hx or not compose:
             raise
@@ -249,7 +287,13 @@ def _same(a, b) -> bool:
 def composed_run(sub, kind, ref, x, hx, tdt, douts=None):
     """The course's loop over the student's own cell class, loaded with the sequence's layer-0 weights
     and called step by step in their process: (outputs, grads) as ``ref_run`` gives them, or None when
-    their cell cannot be built or run (then only the reference judges)."""
+    their cell cannot be built or run (then only the reference judges).
+
+    A parameter or input their cell ignores has no gradient over it (None here), as over their own
+    cell. No marks without work: the composition counts only when its outputs differ between the rows
+    and steps of the (random) inputs, or the cell's do on 3 random rows of x and the states (a cell
+    returning zeros or constants composes to nothing: a module returning the same earns nothing) and,
+    with gradients, when one reaches x, h0 or c0."""
     from autograder.core.engine import Missing, StudentError
     from autograder.sandbox.wire import ProtocolError
 
@@ -274,6 +318,8 @@ def composed_run(sub, kind, ref, x, hx, tdt, douts=None):
                 return None
             hs.append(state[0])
         vals = [np.stack([h.array for h in hs], axis=1), *[s.array[None] for s in state]]
+        if N * T > 1 and not _varies(vals[0]) and not _cell_varies(sub, cell, kind, D, ref.hidden_size, tdt):
+            return None  # the same output for every row and step, and on random states too: a constant cell
         if douts is None:
             return vals, None
         # every h_t gets output's gradient at t; the last states also get h_n's (and c_n's)
@@ -285,13 +331,31 @@ def composed_run(sub, kind, ref, x, hx, tdt, douts=None):
         dx = [sub.getattr(t, "grad") for t in xs]
         dh = [sub.getattr(s, "grad") for s in states]
         pg = sub.param_grads(cell)
-        if any(g is None for g in dx + dh) or any(pg.get(k) is None for k in ("weight_ih", "weight_hh")):
-            return None
-        grads = [np.stack([g.array for g in dx], axis=1)] + [g.array[None] for g in dh] + [
+        if all(g is None for g in dx + dh):
+            return None  # no gradient reaches x, h0 or c0: a cell that depends on none of them
+        dxs = None if all(g is None for g in dx) else np.stack(
+            [np.zeros((N, D), x.dtype) if g is None else g.array for g in dx], axis=1)
+        grads = [dxs] + [None if g is None else g.array[None] for g in dh] + [
             {f"{k}_l0": pg[k].array for k in pg if pg[k] is not None}]
         return vals, grads
     except (Missing, StudentError, ProtocolError, Fail):
         return None
+
+
+def _varies(a) -> bool:
+    """Whether the rows (and steps) of an output differ anywhere."""
+    return bool(np.ptp(np.asarray(a).reshape(-1, np.shape(a)[-1]), axis=0).any())
+
+
+def _cell_varies(sub, cell, kind, D, H, tdt) -> bool:
+    """Whether the student's cell gives different rows for 3 random rows of x and of the states (a cell
+    that ignores a zero state's rows is not constant: sigmoid(f) * c with c = 0, say)."""
+    rng = np.random.default_rng(0)
+    dt = np.float64 if tdt == torch.float64 else np.float32
+    hx = [tensor(rng.standard_normal((3, H)).astype(dt)) for _ in range(2 if kind == "lstm" else 1)]
+    out = sub.invoke(cell, tensor(rng.standard_normal((3, D)).astype(dt)), tuple(hx) if kind == "lstm" else hx[0])
+    out = out[0] if isinstance(out, (tuple, list)) and out else out
+    return isinstance(out, RemoteTensor) and out.array.ndim == 2 and _varies(out.array)
 
 
 def init_check(sub, rng, kind, level):
@@ -312,7 +376,20 @@ def init_check(sub, rng, kind, level):
 
 
 def device_check(sub, rng, kind, level):
-    """The module follows its parameters: on cuda when the grader has one, and in float64 with hx=None."""
+    """The module follows its parameters: on cuda when the grader has one, and in float64 with hx=None.
+    A sequence module over a wrong cell: as ``forward_check``."""
+    state = rng.bit_generator.state
+    try:
+        _device_check(sub, rng, kind, level, "", True)
+    except (Fail, StudentError) as first:
+        if level != "seq":
+            raise
+        rng.bit_generator.state = state
+        _judge_corrected(sub, first, kind, (2, 4, 3, 5), np.float64,
+                         lambda note: _device_check(sub, rng, kind, level, note, False))
+
+
+def _device_check(sub, rng, kind, level, note, compose):
     name = CLASS[(kind, level)]
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     N, D, H = 2, 3, 5
@@ -332,10 +409,10 @@ def device_check(sub, rng, kind, level):
     comp = None
     for i, (oname, o, v) in enumerate(zip(out_names(kind, level), outs, vals)):
         try:
-            check_array(o, v, f"{name} {oname} with hx=None (zero initial state)")
+            check_array(o, v, f"{name} {oname} with hx=None (zero initial state{note})")
         except Fail:
             # a sequence module over a wrong cell: judged against the loop over the student's own cell
-            if level != "seq" or dev != "cpu":
+            if level != "seq" or dev != "cpu" or not compose:
                 raise
             if comp is None:
                 zeros = [np.zeros((1, N, H)) for _ in range(2 if kind == "lstm" else 1)]

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 from autograder.core.api import Fail, RemoteTensor, check_array, graded, tensor, unpack
+from autograder.core.records import StudentError
+from autograder.testkit.corrected_modules import judge_corrected
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.attention import (bahdanau_ref, decoder_step_ref, self_attention_ref,
                                                     self_attention_variants, which_variant)
@@ -176,7 +178,33 @@ def _decoder_weights(rng, V, Em, H, E, A):
 def _decoder_check(sub, rng, N=None, T=None, mask_kind="none", dtype=np.float64, backward=False):
     """The student's AttentionDecoderStep against the reference, or (when their BahdanauAttention is
     wrong) against the course's decoder step over their OWN BahdanauAttention (``_decoder_composed``):
-    a mistake in the attention then costs points on BahdanauAttention only."""
+    a mistake in the attention then costs points on BahdanauAttention only. When their attention
+    raises (no composition) or is wrong, and a one-edit correction of it (its ``forward`` or
+    ``__init__``) makes it pass its own check, the step is judged against the reference with that
+    correction bound (``testkit/corrected_modules.py``)."""
+    state = rng.bit_generator.state
+    try:
+        _decoder_run(sub, rng, N, T, mask_kind, dtype, backward, True, "")
+    except (Fail, StudentError) as first:
+        rng.bit_generator.state = state  # the same weights and inputs again
+        _corrected(sub, first, mask_kind, dtype,
+                   lambda note: _decoder_run(sub, rng, N, T, mask_kind, dtype, backward, False, note))
+
+
+def _corrected(sub, first, mask_kind, dtype, again):
+    """``again(note)`` with a one-edit correction of their BahdanauAttention bound, when it is wrong on its
+    own and such a correction passes its checks (state_dict, values and gradients, the test's mask and an
+    all-masked row); else ``first`` raised as it was."""
+    def attention_ok():
+        test_BahdanauAttention_state_dict(sub, None)
+        for i, kind in enumerate((mask_kind, "empty")):
+            _bahdanau_check(sub, np.random.default_rng(i), None, None, kind, dtype, backward=True)
+
+    judge_corrected(sub, first, "BahdanauAttention", ["BahdanauAttention.forward", "BahdanauAttention.__init__"],
+                    "BahdanauAttention", attention_ok, again)
+
+
+def _decoder_run(sub, rng, N, T, mask_kind, dtype, backward, compose, note):
     N, T = N or int(rng.integers(2, 5)), T or int(rng.integers(2, 7))
     V, Em, H, E, A = (int(x) for x in rng.choice(np.arange(2, 12), 5, replace=False))
     m = _new(sub, "AttentionDecoderStep", V, Em, H, E, A)
@@ -191,7 +219,7 @@ def _decoder_check(sub, rng, N=None, T=None, mask_kind="none", dtype=np.float64,
     outs = _outs(got, 3, "AttentionDecoderStep", names)
     where = (f"AttentionDecoderStep (N={N}, T={T}, V={V}, emb={Em}, H={H}, E={E}, A={A}, "
              f"{'no mask' if mask is None else 'mask (N, T)'}, {np.dtype(dtype).name}; attention from the previous "
-             "state h, GRUCell on cat[embed(token), context], out on cat[h_next, context])")
+             f"state h, GRUCell on cat[embed(token), context], out on cat[h_next, context]{note})")
     vals = decoder_step_ref(w, token, h, memory, mask)
     for o, v, on in zip(outs, vals, names):  # shapes first: a backward needs them
         if tuple(o.shape) != v.shape:
@@ -225,6 +253,8 @@ def _decoder_check(sub, rng, N=None, T=None, mask_kind="none", dtype=np.float64,
     try:
         judge(ref, "")
     except Fail:
+        if not compose:
+            raise
         comp = _decoder_composed(sub, w, token, h, memory, mask, dtype, douts)
         if comp is None or _same(comp, ref):
             raise
@@ -311,12 +341,19 @@ def _decoder_composed(sub, w, token, h, memory, mask, dtype, douts=None):
 @graded("AttentionDecoderStep", points=1)
 def test_AttentionDecoderStep_state_dict(sub, rng):
     V, Em, H, E, A = 7, 3, 5, 4, 6
-    m = _new(sub, "AttentionDecoderStep", V, Em, H, E, A)
     want = {k: tuple(v.shape) for k, v in _decoder_weights(rng, V, Em, H, E, A).items()}
-    sd = sub.method(m, "state_dict")
-    got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()} if isinstance(sd, dict) else sd
-    if got != want:
-        raise Fail(f"AttentionDecoderStep(7, 3, 5, 4, 6).state_dict() shapes are {got}, expected {want}")
+
+    def check(note):
+        m = _new(sub, "AttentionDecoderStep", V, Em, H, E, A)
+        sd = sub.method(m, "state_dict")
+        got = {k: tuple(getattr(v, "shape", ())) for k, v in sd.items()} if isinstance(sd, dict) else sd
+        if got != want:
+            raise Fail(f"AttentionDecoderStep(7, 3, 5, 4, 6).state_dict() shapes are {got}, expected {want}{note}")
+
+    try:
+        check("")
+    except (Fail, StudentError) as first:  # over a wrong BahdanauAttention: with a corrected copy of it
+        _corrected(sub, first, "mask", np.float64, lambda note: check(f" ({note[2:]})"))
 
 
 @graded("AttentionDecoderStep", points=3)
