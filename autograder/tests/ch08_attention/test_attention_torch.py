@@ -11,6 +11,7 @@ import torch
 from autograder.core.api import Fail, RemoteTensor, check_array, graded, tensor, unpack
 from autograder.core.records import StudentError
 from autograder.testkit.corrected_modules import judge_corrected
+from autograder.testkit.modules import same_answers
 from autograder.testkit.manifest import forbidden
 from autograder.testkit.reference.attention import (bahdanau_ref, decoder_step_ref, self_attention_ref,
                                                     self_attention_variants, which_variant)
@@ -256,29 +257,9 @@ def _decoder_run(sub, rng, N, T, mask_kind, dtype, backward, compose, note):
         if not compose:
             raise
         comp = _decoder_composed(sub, w, token, h, memory, mask, dtype, douts)
-        if comp is None or _same(comp, ref):
+        if comp is None or same_answers(comp, ref):
             raise
         judge(comp, " (expected: the decoder step over your BahdanauAttention)")
-
-
-def _same(a, b) -> bool:
-    """Whether two (values, grads) answers agree (the student's attention is right here)."""
-    def flat(v):
-        out = []
-        for item in v if isinstance(v, (list, tuple)) else [v]:
-            if isinstance(item, dict):
-                out += [item[k] for k in sorted(item)]
-            elif isinstance(item, (list, tuple)):
-                out += flat(item)
-            elif item is not None:
-                out.append(item)
-        return out
-    try:
-        fa, fb = flat(a), flat(b)
-        return len(fa) == len(fb) and all(np.allclose(np.asarray(p, np.float64), np.asarray(q, np.float64), rtol=1e-6,
-                                                      atol=1e-9) for p, q in zip(fa, fb))
-    except Exception:  # noqa: BLE001 - shapes that differ: not the same
-        return False
 
 
 def _decoder_composed(sub, w, token, h, memory, mask, dtype, douts=None):
