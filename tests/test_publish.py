@@ -209,33 +209,35 @@ def _installed_in(colab: Path) -> list[Path]:
     return sorted(site.glob(f"{DIST.replace('-', '_')}-*.dist-info"))
 
 
-def test_setup_cell_installs_the_wheel_into_the_notebooks_environment(wheel, colab, tmp_path):
-    """A fresh Colab (no rnnlib): the setup cell installs the package from the index into the
-    notebook's own environment, and every cell then runs. Every exercise notebook opens with this same
-    cell (test_every_notebook_opens_with_the_setup_cell), so one notebook tests the install for all."""
+@pytest.fixture(scope="session")
+def colab_runs(wheel, colab, tmp_path_factory) -> tuple:
+    """Every exercise notebook, answered, run in a fresh simulated Colab (no rnnlib: the first notebook's
+    setup cell installs it, the others find it), and then what `pip show` says and which dist-infos
+    the notebooks' environment holds."""
     env = _clean_env()
     subprocess.run([str(colab), "-m", "pip", "uninstall", "-q", "-y", DIST], env=env, timeout=300,
                    capture_output=True)
     assert not _installed_in(colab)
-    _check_run(EXERCISES[0], _run_in_colab([EXERCISES[0]], wheel, colab, tmp_path)[EXERCISES[0]])
-    r = subprocess.run([str(colab), "-m", "pip", "show", DIST], capture_output=True, text=True, env=env)
+    runs = _run_in_colab(EXERCISES, wheel, colab, tmp_path_factory.mktemp("colab-runs"))
+    shown = subprocess.run([str(colab), "-m", "pip", "show", DIST], capture_output=True, text=True, env=env)
+    return runs, [p.name for p in _installed_in(colab)], shown
+
+
+def test_setup_cell_installs_the_wheel_into_the_notebooks_environment(colab, colab_runs):
+    """A fresh Colab (no rnnlib): the first notebook's setup cell installs the package from the index into
+    the notebook's own environment, and every cell then runs. Every exercise notebook opens with this
+    same cell (test_every_notebook_opens_with_the_setup_cell), so one notebook tests the install for all."""
+    runs, _, r = colab_runs
+    _check_run(EXERCISES[0], runs[EXERCISES[0]])
     assert r.returncode == 0 and "Location: " + str(colab.parent.parent) in r.stdout, \
         "the setup cell did not install the package into the notebook's environment"
     assert f"Version: {se.package_version()}" in r.stdout, r.stdout
 
 
-@pytest.fixture(scope="session")
-def colab_runs(wheel, colab, tmp_path_factory) -> dict:
-    """Every exercise notebook, answered, run in the simulated Colab (the package installed by the setup
-    cell: by the first notebook's when no earlier test left it installed), and what was installed after."""
-    runs = _run_in_colab(EXERCISES, wheel, colab, tmp_path_factory.mktemp("colab-runs"))
-    return runs, [p.name for p in _installed_in(colab)]
-
-
 @pytest.mark.parametrize("exercise", EXERCISES, ids=str)
 def test_exercise_notebook_runs_as_in_colab(exercise, colab_runs):
     """Every exercise notebook, answered, runs from its own folder in the simulated Colab."""
-    runs, installed = colab_runs
+    runs, installed, _ = colab_runs
     _check_run(exercise, runs[exercise])
     assert installed == [f"{DIST.replace('-', '_')}-{se.package_version()}.dist-info"]
 
