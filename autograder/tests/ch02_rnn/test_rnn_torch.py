@@ -10,7 +10,7 @@ import torch
 from autograder.testkit.shapes import shapes
 from autograder.core.api import Fail, RemoteTensor, check_array, check_type, graded, tensor, unpack
 from autograder.testkit.manifest import forbidden
-from autograder.testkit.modules import _same, composed_run
+from autograder.testkit.modules import composed_run, same_answers
 from autograder.testkit.remote import mro_modules, remote_tensors
 
 FORBIDDEN = forbidden(__name__)  # {graded name: [names its answer may not use]}, from chapters.yml
@@ -226,7 +226,7 @@ def _rnn_case(sub, rng, N, T, D, H, dtype, with_h=True, backward=True, compose=T
         if not compose:
             raise
         comp = composed_run(sub, "rnn", ref, x, [h if with_h else np.zeros((1, N, H), dtype)], tdt, douts)
-        if comp is None or _same(comp[0], ref_vals):
+        if comp is None or same_answers(comp[0], ref_vals):
             raise
         compare(*comp, " (expected: your RNNCell applied step by step)")
 
