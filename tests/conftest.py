@@ -35,7 +35,8 @@ from tools.course import make_class  # noqa: E402,F401  (re-exported for the tes
 # The chapters with exercises, from chapters.yml (the one list).
 CHAPTERS = manifest.chapter_ids("exercises")
 SLOW_MODULES = {"test_mutation", "test_messages", "test_adversarial", "test_container", "test_nbgrader_bridge", "test_cli", "test_walkthrough",
-                "test_experiments", "test_runs", "test_publish", "test_gradescope", "test_export", "test_platforms", "test_nbgrader_orders"}
+                "test_experiments", "test_runs", "test_publish", "test_gradescope", "test_export", "test_platforms", "test_nbgrader_orders",
+                "test_variants", "test_module_variants"}  # (these two grade notebooks with mistakes, to search their corrections)
 SLOW_TESTS = {"test_exercises_match_nbgrader_release"}  # runs nbgrader once per chapter
 BROWSER_MODULES = {"test_browser"}
 

@@ -1,8 +1,8 @@
 """A quick subset of the mutation check (the full run: `make mutation`): a deterministic sample of
 mutants of every graded name must all lose points, and a mistake must cost points on its own graded
 name only: zero spill-over on at least 95 % of each name's mutants, except the names listed with a
-reason in tools/spill_exceptions.json; and all spill-over together at most 7 % of the sample
-(measured 5.8 %)."""
+reason in tools/spill_exceptions.json; and all spill-over together at most 5 % of the sample
+(measured 2.9 %)."""
 import json
 import subprocess
 import sys
@@ -17,10 +17,11 @@ def test_hidden_tests_kill_sampled_mutants_without_spill_over(tmp_path):
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["per_name"] and all(v["mutants"] > 0 for v in doc["per_name"].values())
-    # all spill-over together (declared couplings included): measured 6 of 103 (5.8 %) with one-edit
-    # corrections of a forward (testkit/corrected.py), was 11 (10.7 %), 13 (12.6 %) before layout probes
+    # all spill-over together (declared couplings included): measured 3 of 103 (2.9 %) with corrected
+    # blocks bound under the torch modules (testkit/corrected_modules.py), 6 (5.8 %) with one-edit
+    # corrections of a forward (testkit/corrected.py), 11 (10.7 %) before them, 13 (12.6 %) before layout probes
     spill = sum(v["spill"] for v in doc["per_name"].values()) / sum(v["mutants"] for v in doc["per_name"].values())
-    assert spill <= 0.07, f"{100 * spill:.1f} % of the sampled mutants also cost points on another graded name"
+    assert spill <= 0.05, f"{100 * spill:.1f} % of the sampled mutants also cost points on another graded name"
     # issue 20: no message points at a line the check did not run
     assert doc["cited_lines"] > 0 and doc["cited_not_exercised"] == [], doc["cited_not_exercised"]
 
