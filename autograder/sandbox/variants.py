@@ -3,7 +3,8 @@
 in an ordered list; the source is the notebook's own cell that defined that function (kept here when
 the cell ran), parsed again here, edited once from a fixed catalogue of classic-mistake inversions
 (``+``/``-``, ``*``/``@``, ``/``/``*``, ``.T`` added or dropped, an integer constant moved by one, a
-comparison's bound, a minus, a reduction's ``dim``/``keepdim``, a matrix product lost from a sum), and
+comparison's bound, a minus, a reduction's ``dim``/``keepdim``, a matrix product lost from a sum, a
+size's factor lost from a slice bound), and
 compiled into a NEW function object under a fresh name, with the notebook's globals and the original's
 defaults, bound to no name of the notebook. A function is a global of the notebook or a method of one
 of its classes (``Class.method``, its ``super()`` closure kept). No source crosses, no course logic
@@ -84,6 +85,7 @@ def edits(fdef: ast.FunctionDef) -> list[tuple[int, str, object]]:
             break
     if len(out) < MAX_CANDIDATES:  # after every other edit, so that theirs keep their numbers
         out += _product_edits(fdef)
+        out += _slice_edits(fdef)
     return out[:MAX_CANDIDATES]
 
 
@@ -109,6 +111,27 @@ def _product_edits(fdef: ast.FunctionDef) -> list:
             elif _is_t(v):
                 out += [(i, "product", (side, "w", p)) for p in params
                         if ast.dump(v.value) != ast.dump(ast.Name(id=p, ctx=ast.Load()))]
+    return out
+
+
+def _slice_edits(fdef: ast.FunctionDef) -> list:
+    """A size's factor lost from a slice bound, put back: a bound that is a name ``H`` becomes ``k * H``
+    (k = 2, 3, 4: ``a[:, H:H]`` for ``a[:, H:2 * H]``); one that is an integer ``k`` >= 1 becomes
+    ``k * H``, for each name ``H`` that another slice bound of the body is or multiplies."""
+    nodes = list(_walk(fdef))
+    sizes = set()
+    for n in nodes:
+        for b in (n.lower, n.upper) if isinstance(n, ast.Slice) else ():
+            parts = (b.left, b.right) if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Mult) else (b,)
+            sizes |= {x.id for x in parts if isinstance(x, ast.Name)}
+    out = []
+    for i, n in enumerate(nodes):
+        for side in ("lower", "upper") if isinstance(n, ast.Slice) else ():
+            b = getattr(n, side)
+            if isinstance(b, ast.Name):
+                out += [(i, "slice", (side, k, b.id)) for k in (2, 3, 4)]
+            elif isinstance(b, ast.Constant) and type(b.value) is int and b.value >= 1:
+                out += [(i, "slice", (side, b.value, h)) for h in sorted(sizes)]
     return out
 
 
@@ -147,6 +170,9 @@ def edited(fdef: ast.FunctionDef, edit) -> ast.FunctionDef:
         prod = (ast.BinOp(left=v, op=ast.MatMult(), right=ast.Attribute(value=copy.deepcopy(m), attr="T", ctx=ast.Load()))
                 if mode == "x" else ast.BinOp(left=ast.Name(id=m, ctx=ast.Load()), op=ast.MatMult(), right=v))
         setattr(node, side, prod)
+    elif kind == "slice":  # see _slice_edits
+        side, k, name = arg
+        setattr(node, side, ast.BinOp(left=ast.Constant(k), op=ast.Mult(), right=ast.Name(id=name, ctx=ast.Load())))
     else:  # "dropT", "neg": the node is replaced by its operand
         _replace(new, node, node.value if kind == "dropT" else node.operand)
     return ast.fix_missing_locations(new)
