@@ -37,6 +37,10 @@ def test_cited_line_check_can_fail():
                   "(in f, cell 7 line 3: return b[0])"):
         n, bad = mutation.cited_lines_ok("s", "E: x " + wrong)
         assert n == 1 and len(bad) == 1, wrong
+    # a lambda has no def: it is cited on the line that holds it, and only there
+    mutation.CELLS["l"] = ["def g(d):\n    r = sorted(d, key=lambda kv: kv[2])\n    return r\n"]
+    assert mutation.cited_lines_ok("l", "(in <lambda>, cell 1 line 2: r = sorted(d, key=lambda kv: kv[2]))") == (1, [])
+    assert len(mutation.cited_lines_ok("l", "(in <lambda>, cell 1 line 3: return r)")[1]) == 1
 
 
 def test_spill_exceptions_name_real_graded_names():

@@ -203,8 +203,8 @@ CITE = re.compile(r"\(in ([\w.<>]+), cell (\d+) line (\d+): ")
 def cited_lines_ok(sid: str, message: str) -> tuple[int, list[str]]:
     """(lines cited, the citations that do not point at a line the check ran): a message cites
     ``(in FN, cell C line L: TEXT)`` from the traceback of the call that raised; it is right when cell
-    C's line L reads TEXT and lies in FN (defined at or above it in that cell). A stand-in's or a stale
-    cell's line fails this."""
+    C's line L reads TEXT and lies in FN (defined at or above it in that cell; a ``<lambda>``, on a line
+    that holds one). A stand-in's or a stale cell's line fails this."""
     cells, bad, n = CELLS.get(sid, []), [], 0
     code = [c for c in cells if c.strip()]
     for m in CITE.finditer(message):
@@ -221,7 +221,8 @@ def cited_lines_ok(sid: str, message: str) -> tuple[int, list[str]]:
                 continue
             above = "\n".join(lines[:ln])
             line_ok = not text or lines[ln - 1].strip().startswith(text[:40]) or text[:40] in lines[ln - 1]
-            fn_ok = fn == "<module>" or re.search(rf"(def|class)\s+{re.escape(fn.split('.')[-1])}\b", above)
+            fn_ok = (fn == "<module>" or re.search(rf"(def|class)\s+{re.escape(fn.split('.')[-1])}\b", above)
+                     or (fn == "<lambda>" and "lambda" in lines[ln - 1]))  # a lambda: no def, its own line
             ok |= bool(line_ok and fn_ok)
         if not ok:
             bad.append(f"in {fn}, cell {c} line {ln}: {text[:60]}")
