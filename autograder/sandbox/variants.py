@@ -90,9 +90,10 @@ def edits(fdef: ast.FunctionDef) -> list[tuple[int, str, object]]:
 
 
 def _product_edits(fdef: ast.FunctionDef) -> list:
-    """A matrix product lost from a sum, put back: an operand of ``+``/``-`` that is a parameter ``v``
-    becomes ``v @ W.T`` (``W`` another parameter, or a matrix the body transposes elsewhere); one that
-    is ``W.T`` becomes ``p @ W.T`` (``p`` another parameter). ``self`` is never an operand."""
+    """A matrix product lost from a sum or an assignment, put back: an operand of ``+``/``-``, or an
+    assigned value, that is a parameter ``v`` becomes ``v @ W.T`` (``W`` another parameter, or a matrix
+    the body transposes elsewhere); one that is ``W.T`` becomes ``p @ W.T`` (``p`` another parameter).
+    ``self`` is never an operand."""
     a = fdef.args
     params = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ("self", "cls")]
     nodes = list(_walk(fdef))
@@ -102,9 +103,13 @@ def _product_edits(fdef: ast.FunctionDef) -> list:
             mats.setdefault(ast.dump(n.value), n.value)
     out = []
     for i, node in enumerate(nodes):
-        if not (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub))):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            sides = ("left", "right")
+        elif isinstance(node, ast.Assign):  # the whole value: ``fq = W_q.T`` for ``fq = q @ W_q.T``
+            sides = ("value",)
+        else:
             continue
-        for side in ("left", "right"):
+        for side in sides:
             v = getattr(node, side)
             if isinstance(v, ast.Name) and v.id in params:
                 out += [(i, "product", (side, "x", m)) for k, m in mats.items() if k != ast.dump(v)]
